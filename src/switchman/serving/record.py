@@ -1,0 +1,60 @@
+"""The plain record of one call that serving builds and hands to logs (and later the ledger)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from switchman.catalog import Catalog
+from switchman.dispatch import Attempt
+from switchman.wire import Usage
+
+
+@dataclass(slots=True)
+class CallRecord:
+    request_id: str
+    started: float  # unix time
+    requested_model: str
+    stream: bool
+    router: str | None = None
+    route: str | None = None
+    chain: list[dict[str, Any]] = field(default_factory=list)
+    model: str | None = None
+    status: int = 200
+    error: str | None = None
+    attempts: list[Attempt] = field(default_factory=list)
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cached_tokens: int = 0
+    usage_estimated: bool = False
+    cost_usd: float = 0.0
+    baseline_cost_usd: float = 0.0
+    latency_ms: float = 0.0
+    ttft_ms: float | None = None
+    truncated: bool = False
+    key_id: str | None = None
+
+    def settle(self, catalog: Catalog, usage: Usage | None, estimated: Usage | None = None) -> None:
+        """Fill tokens and costs from the upstream's usage (or an estimate, flagged as such)."""
+        u = usage if usage is not None else estimated
+        if u is None or self.model is None or self.model not in catalog:
+            return
+        self.usage_estimated = usage is None
+        self.input_tokens, self.output_tokens, self.cached_tokens = (
+            u.prompt_tokens,
+            u.completion_tokens,
+            u.cached_tokens,
+        )
+        self.cost_usd = catalog[self.model].cost_usd(u.prompt_tokens, u.completion_tokens, u.cached_tokens)
+        self.baseline_cost_usd = catalog.baseline_cost_usd(
+            u.prompt_tokens, u.completion_tokens, u.cached_tokens
+        )
+
+    def finish(self, t0: float) -> None:
+        self.latency_ms = (time.perf_counter() - t0) * 1000
+
+    def to_log(self) -> dict[str, Any]:
+        out = asdict(self)
+        out["attempts"] = [asdict(a) for a in self.attempts]
+        return out

@@ -1,0 +1,140 @@
+"""HTTP handlers (thin): parse, build RequestInfo, decide, dispatch, answer."""
+
+from __future__ import annotations
+
+import logging
+import secrets
+import time
+from typing import Any
+
+import orjson
+from aiohttp import web
+
+from switchman.catalog import Catalog
+from switchman.dispatch import CallTrace
+from switchman.errors import InvalidRequest, RequestTooLarge, SwitchmanError, retry_after_of, to_openai_error
+from switchman.routing.request import LatencyClass, RequestInfo
+from switchman.serving.keys import H_MODEL, H_REQUEST_ID, H_ROUTE, STATE
+from switchman.serving.record import CallRecord
+from switchman.serving.runtime import Runtime
+from switchman.serving.streaming import stream_answer
+from switchman.wire import ChatRequest, models_list_json, parse_chat_request
+
+log = logging.getLogger("switchman.request")
+
+
+def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        body=orjson.dumps(data), status=status, content_type="application/json", headers=headers
+    )
+
+
+def error_response(exc: BaseException, request_id: str | None = None) -> web.Response:
+    status, body = to_openai_error(exc)
+    headers = {H_REQUEST_ID: request_id} if request_id else {}
+    retry_after = retry_after_of(exc)
+    if retry_after is not None and status in (429, 503):
+        headers["retry-after"] = str(max(1, round(retry_after)))
+    return json_response(body, status, headers)
+
+
+def _request_info(runtime: Runtime, req: ChatRequest, headers: Any) -> RequestInfo:
+    requested, threshold = runtime.split_router(req.model)
+    md = req.metadata
+    latency = headers.get("x-switchman-latency") or md.get("latency")
+    if latency is not None and latency not in ("interactive", "batch"):
+        raise InvalidRequest(
+            "x-switchman-latency must be 'interactive' or 'batch'", param="x-switchman-latency"
+        )
+    lat: LatencyClass | None = latency  # type: ignore[assignment]
+    return RequestInfo(
+        request=req,
+        requested_model=requested,
+        threshold=threshold,
+        tier=headers.get("x-switchman-tier") or md.get("tier"),
+        latency=lat,
+        task=headers.get("x-switchman-task") or md.get("task"),
+        metadata=md,
+    )
+
+
+async def chat_completions(request: web.Request) -> web.StreamResponse:
+    state = request.app[STATE]
+    runtime = state.runtime
+    runtime.enter()
+    t0 = time.perf_counter()
+    request_id = "req_" + secrets.token_hex(10)
+    record = CallRecord(request_id=request_id, started=time.time(), requested_model="", stream=False)
+    try:
+        return await _chat(request, runtime, record, t0)
+    except SwitchmanError as exc:
+        record.status, record.error = to_openai_error(exc)[0], type(exc).__name__
+        return error_response(exc, request_id)
+    finally:
+        record.finish(t0)
+        runtime.leave()
+        if runtime.config.server.log_requests:
+            log.info("request", extra={"request_id": request_id, "call": record.to_log()})
+
+
+async def _chat(request: web.Request, runtime: Runtime, record: CallRecord, t0: float) -> web.StreamResponse:
+    max_bytes = runtime.config.server.max_body_bytes
+    if request.content_length is not None and request.content_length > max_bytes:
+        raise RequestTooLarge(
+            f"request body is {request.content_length} bytes; the limit is {max_bytes} bytes"
+        )
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise RequestTooLarge(f"request body is over the limit of {max_bytes} bytes") from None
+    req = parse_chat_request(raw, max_bytes=max_bytes)
+    record.requested_model, record.stream = req.model, req.stream
+    info = _request_info(runtime, req, request.headers)
+    decision = runtime.decide(info)
+    record.router = decision.policy
+    record.route = decision.short()
+    record.chain = [
+        {"model": c.model, "q": c.predicted_quality, "cost": c.expected_cost_usd, "reason": c.reason}
+        for c in decision.chain
+    ]
+    deadline = time.monotonic() + runtime.config.server.request_timeout_s
+    trace = CallTrace(record.attempts)
+    if req.stream:
+        return await stream_answer(request, runtime, req, decision, trace, deadline, record, t0)
+    model, resp = await runtime.dispatcher.complete(req, decision, trace, deadline)
+    record.model = model
+    record.ttft_ms = (time.perf_counter() - t0) * 1000
+    resp.set_model(model)
+    record.settle(runtime.catalog, resp.usage)
+    headers = {H_MODEL: model, H_REQUEST_ID: record.request_id, H_ROUTE: record.route or ""}
+    return json_response(resp.data, headers=headers)
+
+
+async def list_models(request: web.Request) -> web.Response:
+    runtime = request.app[STATE].runtime
+    return json_response(models_list_json(_model_ids(runtime.catalog, runtime)))
+
+
+def _model_ids(catalog: Catalog, runtime: Runtime) -> list[tuple[str, str]]:
+    models = [(name, f"switchman:{catalog[name].provider}") for name in catalog]
+    routers = [(name, "switchman-router") for name in runtime.policies]
+    return routers + models
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    rt = state.runtime
+    ready = state.ready and not state.draining
+    body = {
+        "status": "ready" if ready else ("draining" if state.draining else "not ready"),
+        "models": len(rt.catalog),
+        "routers": sorted(rt.policies),
+        "providers": sorted(rt.providers),
+        "simulated": rt.config.simulated,
+        "reloads": state.reloads,
+    }
+    return json_response(body, 200 if ready else 503)

@@ -1,0 +1,93 @@
+"""Streaming answers (SSE): headers once the first chunk is in, usage captured, failures made visible.
+
+After the first byte reaches the client there is no fallback: an upstream failure ends the stream with an
+SSE error event (never ``[DONE]``) and the call is recorded as truncated.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+
+from aiohttp import web
+
+from switchman.dispatch import CallTrace
+from switchman.errors import UpstreamError, to_openai_error
+from switchman.routing.decision import Decision
+from switchman.serving.keys import H_MODEL, H_REQUEST_ID, H_ROUTE
+from switchman.serving.record import CallRecord
+from switchman.serving.runtime import Runtime
+from switchman.wire import SSE_DONE, ChatRequest, Usage, chunk_text, sse_event
+
+#: Status recorded when the client went away before the stream ended (nginx's convention).
+CLIENT_CLOSED = 499
+
+
+def estimate_usage(req: ChatRequest, completion_chars: int) -> Usage:
+    """A rough usage (≈ 4 characters a token) for upstreams that report none; flagged as estimated."""
+    chars = sum(len(m["content"]) for m in req.messages if isinstance(m.get("content"), str))
+    return Usage(
+        prompt_tokens=chars // 4 + 4 * len(req.messages), completion_tokens=(completion_chars + 3) // 4
+    )
+
+
+async def stream_answer(
+    request: web.Request,
+    runtime: Runtime,
+    req: ChatRequest,
+    decision: Decision,
+    trace: CallTrace,
+    deadline: float,
+    record: CallRecord,
+    t0: float,
+) -> web.StreamResponse:
+    opened = await runtime.dispatcher.open_stream(req, decision, trace, deadline)
+    model = record.model = opened.model
+    resp = web.StreamResponse(
+        headers={
+            "content-type": "text/event-stream",
+            "cache-control": "no-cache",
+            H_MODEL: model,
+            H_REQUEST_ID: record.request_id,
+            H_ROUTE: record.route or "",
+        }
+    )
+    usage: Usage | None = None
+    chars = 0
+    wants_usage = req.client_wants_usage
+    try:
+        await resp.prepare(request)
+        record.ttft_ms = (time.perf_counter() - t0) * 1000
+        chunk = opened.first
+        while True:
+            if chunk.usage is not None:
+                usage = chunk.usage
+            if chunk.has_choices or wants_usage:
+                chunk.data["model"] = model
+                chars += len(chunk_text(chunk.data))
+                await resp.write(sse_event(chunk.data))
+            try:
+                chunk = await asyncio.wait_for(anext(opened.rest), max(deadline - time.monotonic(), 0.001))
+            except StopAsyncIteration:
+                break
+        await resp.write(SSE_DONE)
+    except (UpstreamError, TimeoutError) as exc:
+        if not isinstance(exc, UpstreamError):
+            exc = UpstreamError("request deadline passed mid-stream", code="deadline")
+        record.truncated = True
+        record.status, body = to_openai_error(exc)
+        record.error = type(exc).__name__
+        with contextlib.suppress(ConnectionResetError, RuntimeError):
+            await resp.write(sse_event(body))
+    except (ConnectionResetError, asyncio.CancelledError):
+        record.truncated, record.status, record.error = True, CLIENT_CLOSED, "ClientDisconnected"
+        raise
+    finally:
+        aclose = getattr(opened.rest, "aclose", None)
+        if aclose is not None:
+            # the upstream stream is already broken; nothing to report twice
+            with contextlib.suppress(Exception):
+                await aclose()
+        record.settle(runtime.catalog, usage, estimate_usage(req, chars))
+    return resp

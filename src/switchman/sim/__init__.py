@@ -1,0 +1,1 @@
+"""The simulated upstream: deterministic answers, real token counts, configurable latency and faults."""
