@@ -45,6 +45,9 @@ class ProviderConfig(_Strict):
     first_byte_timeout_s: float = Field(120.0, gt=0)
     #: Maximum pooled connections to this provider.
     max_connections: int = Field(256, gt=0)
+    #: ``anthropic`` only: ``max_tokens`` sent when the client sets none and the model has no
+    #: ``max_output_tokens`` (the Messages API requires it).
+    default_max_tokens: int = Field(4096, gt=0)
 
     @model_validator(mode="after")
     def _needs_base_url(self) -> ProviderConfig:
