@@ -22,6 +22,7 @@ from switchman.errors import (
     UpstreamTimeout,
 )
 from switchman.providers.base import Provider
+from switchman.records import Attempt
 from switchman.routing.decision import Candidate, Decision
 from switchman.wire import ChatChunk, ChatRequest, ChatResponse
 
@@ -38,16 +39,6 @@ class RetrySettings:
     max_retry_after_s: float = 10.0
     #: Timeout of one attempt (the request deadline may cut it shorter).
     attempt_timeout_s: float = 120.0
-
-
-@dataclass(slots=True)
-class Attempt:
-    model: str
-    provider: str
-    ok: bool
-    latency_ms: float
-    status: int | None = None
-    error: str | None = None
 
 
 @dataclass(slots=True)

@@ -54,9 +54,16 @@ def create_app(config: Config, *, config_path: Path | None = None) -> web.Applic
     app.router.add_get("/healthz", routes.healthz)
     app.router.add_get("/readyz", routes.readyz)
 
+    async def _start(app: web.Application) -> None:
+        for sink in app[STATE].sinks:
+            await sink.start()
+
     async def _close(app: web.Application) -> None:
+        for sink in app[STATE].sinks:
+            await sink.close()
         await app[STATE].runtime.aclose()
 
+    app.on_startup.append(_start)
     app.on_cleanup.append(_close)
     if config.simulated:
         log.warning(

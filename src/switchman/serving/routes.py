@@ -13,9 +13,9 @@ from aiohttp import web
 from switchman.catalog import Catalog
 from switchman.dispatch import CallTrace
 from switchman.errors import InvalidRequest, RequestTooLarge, SwitchmanError, retry_after_of, to_openai_error
+from switchman.records import CallRecord
 from switchman.routing.request import LatencyClass, RequestInfo
 from switchman.serving.keys import H_MODEL, H_REQUEST_ID, H_ROUTE, STATE
-from switchman.serving.record import CallRecord
 from switchman.serving.runtime import Runtime
 from switchman.serving.streaming import stream_answer
 from switchman.wire import ChatRequest, models_list_json, parse_chat_request
@@ -73,6 +73,7 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     finally:
         record.finish(t0)
         runtime.leave()
+        state.submit(record)
         if runtime.config.server.log_requests:
             log.info("request", extra={"request_id": request_id, "call": record.to_log()})
 

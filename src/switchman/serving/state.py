@@ -6,18 +6,31 @@ import asyncio
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Protocol
 
 from switchman.config.load import load_config
 from switchman.errors import ConfigError
+from switchman.records import CallRecord
 from switchman.serving.runtime import Runtime
 
 log = logging.getLogger("switchman.serving")
+
+
+class RecordSink(Protocol):
+    """Receives every finished call record (the ledger, metrics). ``submit`` must not block."""
+
+    async def start(self) -> None: ...
+
+    def submit(self, record: CallRecord) -> None: ...
+
+    async def close(self) -> None: ...
 
 
 @dataclass
 class GatewayState:
     runtime: Runtime
     config_path: Path | None = None
+    sinks: list[RecordSink] = field(default_factory=list)
     ready: bool = True
     draining: bool = False
     reloads: int = 0
@@ -39,3 +52,7 @@ class GatewayState:
             "config reloaded", extra={"models": sorted(config.models), "routers": sorted(config.routers)}
         )
         return True
+
+    def submit(self, record: CallRecord) -> None:
+        for sink in self.sinks:
+            sink.submit(record)

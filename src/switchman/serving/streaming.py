@@ -14,9 +14,9 @@ from aiohttp import web
 
 from switchman.dispatch import CallTrace
 from switchman.errors import UpstreamError, to_openai_error
+from switchman.records import CallRecord
 from switchman.routing.decision import Decision
 from switchman.serving.keys import H_MODEL, H_REQUEST_ID, H_ROUTE
-from switchman.serving.record import CallRecord
 from switchman.serving.runtime import Runtime
 from switchman.wire import SSE_DONE, ChatRequest, Usage, chunk_text, sse_event
 

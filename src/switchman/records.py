@@ -1,4 +1,8 @@
-"""The plain record of one call that serving builds and hands to logs (and later the ledger)."""
+"""The plain records of one call: what serving builds and hands to logs, metrics and the ledger.
+
+Plain values only (no imports of serving, routing, providers or dispatch), so that the ledger can depend on
+them without depending on the layers above it.
+"""
 
 from __future__ import annotations
 
@@ -7,8 +11,19 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from switchman.catalog import Catalog
-from switchman.dispatch import Attempt
 from switchman.wire import Usage
+
+
+@dataclass(slots=True)
+class Attempt:
+    """One try of one model: what dispatch saw."""
+
+    model: str
+    provider: str
+    ok: bool
+    latency_ms: float
+    status: int | None = None
+    error: str | None = None
 
 
 @dataclass(slots=True)
@@ -34,6 +49,7 @@ class CallRecord:
     ttft_ms: float | None = None
     truncated: bool = False
     key_id: str | None = None
+    cache_hit: bool = False
 
     def settle(self, catalog: Catalog, usage: Usage | None, estimated: Usage | None = None) -> None:
         """Fill tokens and costs from the upstream's usage (or an estimate, flagged as such)."""
