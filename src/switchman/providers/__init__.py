@@ -18,7 +18,12 @@ def build_providers(config: Config) -> dict[str, Provider]:
         elif pc.type == "anthropic":
             from switchman.providers.anthropic import AnthropicProvider
 
-            out[name] = AnthropicProvider(name, pc)
+            limits = {
+                m.upstream or mname: m.max_output_tokens
+                for mname, m in config.models.items()
+                if m.provider == name and m.max_output_tokens is not None
+            }
+            out[name] = AnthropicProvider(name, pc, max_output_tokens=limits)
         else:
             behaviours = {
                 m.upstream or mname: m.sim for mname, m in config.models.items() if m.provider == name

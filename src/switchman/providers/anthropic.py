@@ -1,0 +1,114 @@
+"""The Anthropic Messages API (``POST {base_url}/v1/messages``), spoken on behalf of OpenAI clients.
+
+Requests are translated in :mod:`.anthropic_request`, answers and event streams in
+:mod:`.anthropic_response`; this module does the HTTP: headers, errors, timeouts and SSE framing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Mapping
+
+import aiohttp
+import orjson
+
+from switchman.config.model import ProviderConfig
+from switchman.errors import UpstreamBadResponse, UpstreamConnectionError, UpstreamError
+from switchman.providers.anthropic_request import messages_request
+from switchman.providers.anthropic_response import StreamTranslator, chat_response
+from switchman.providers.base import TIMEOUT_EXCEPTIONS, HTTPProviderBase, loads_object, timeout_error
+from switchman.wire import JSON, ChatChunk, ChatRequest, ChatResponse
+
+ANTHROPIC_VERSION = "2023-06-01"
+
+
+class AnthropicProvider(HTTPProviderBase):
+    def __init__(
+        self, name: str, config: ProviderConfig, *, max_output_tokens: Mapping[str, int] | None = None
+    ) -> None:
+        """``max_output_tokens``: per upstream model name, the model's output limit (from the catalog)."""
+        super().__init__(name, config)
+        assert config.base_url is not None
+        base = config.base_url.rstrip("/")
+        self.url = (base if base.endswith("/v1") else base + "/v1") + "/messages"
+        headers = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
+        if config.api_key is not None:
+            headers["x-api-key"] = config.api_key.get_secret_value()
+        for k, v in config.headers.items():
+            headers[k.lower()] = v.get_secret_value()
+        self._headers = headers
+        self._params = dict(config.query) or None
+        self._max_output = dict(max_output_tokens or {})
+
+    def request_body(self, req: ChatRequest, model: str, *, stream: bool) -> JSON:
+        body = messages_request(
+            req,
+            model,
+            provider=self.name,
+            default_max_tokens=self.config.default_max_tokens,
+            max_output_tokens=self._max_output.get(model),
+        )
+        if stream:
+            body["stream"] = True
+        return body
+
+    def _post(self, body: JSON, timeout: float) -> aiohttp.client._RequestContextManager:
+        return self.session.post(
+            self.url,
+            data=orjson.dumps(body),
+            headers=self._headers,
+            params=self._params,
+            timeout=self.client_timeout(timeout),
+        )
+
+    async def complete(self, req: ChatRequest, *, model: str, timeout: float) -> ChatResponse:
+        body = self.request_body(req, model, stream=False)
+        try:
+            async with self._post(body, timeout) as resp:
+                raw = await resp.read()
+                if resp.status >= 400:
+                    raise self.error_from_status(resp.status, raw, resp.headers)
+        except UpstreamError:
+            raise
+        except TIMEOUT_EXCEPTIONS:
+            raise timeout_error(self.name, "no complete answer in time") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectionError(
+                f"{self.name}: connection failed: {type(exc).__name__}", provider=self.name
+            ) from None
+        return chat_response(loads_object(raw, self.name), self.name)
+
+    async def stream(self, req: ChatRequest, *, model: str, timeout: float) -> AsyncIterator[ChatChunk]:
+        body = self.request_body(req, model, stream=True)
+        translator = StreamTranslator(self.name)
+        try:
+            async with self._post(body, timeout) as resp:
+                if resp.status >= 400:
+                    raise self.error_from_status(resp.status, await resp.read(), resp.headers)
+                data: list[bytes] = []
+                async for line in resp.content:
+                    line = line.rstrip(b"\r\n")
+                    if line.startswith(b"data:"):
+                        data.append(line[5:].removeprefix(b" "))
+                        continue
+                    if line or not data:
+                        continue  # event names, comments, repeated blank lines
+                    event = loads_object(b"\n".join(data), self.name)
+                    data.clear()
+                    for chunk in translator.feed(event):
+                        yield chunk
+                    if translator.finished:
+                        return
+                if data:  # the last event, when the upstream did not end it with a blank line
+                    for chunk in translator.feed(loads_object(b"\n".join(data), self.name)):
+                        yield chunk
+                    if translator.finished:
+                        return
+        except UpstreamError:
+            raise
+        except TIMEOUT_EXCEPTIONS:
+            raise timeout_error(self.name, "stream stalled") from None
+        except aiohttp.ClientError as exc:
+            raise UpstreamConnectionError(
+                f"{self.name}: stream connection failed: {type(exc).__name__}", provider=self.name
+            ) from None
+        raise UpstreamBadResponse(f"{self.name}: stream ended before message_stop", provider=self.name)
