@@ -10,7 +10,17 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
-from switchman.config.model import Config
+from switchman.config.model import Config, ModelConfig
+
+
+@dataclass(frozen=True, slots=True)
+class Deployment:
+    """One place a model is served; ``id`` keys its breaker and health."""
+
+    id: str
+    provider: str
+    upstream: str
+    weight: float = 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,6 +39,7 @@ class ModelEntry:
     tier: str
     tier_rank: int  # 0 = weakest
     latency: str
+    deployments: tuple[Deployment, ...] = ()
 
     def cost_usd(self, input_tokens: int, output_tokens: int, cached_tokens: int = 0) -> float:
         """Cost of a call with these token counts (cached tokens are part of input_tokens)."""
@@ -38,6 +49,16 @@ class ModelEntry:
             + cached_tokens * self.cached_input_price
             + output_tokens * self.output_price
         ) / 1_000_000
+
+
+def _deployments(name: str, m: ModelConfig) -> tuple[Deployment, ...]:
+    if not m.deployments:
+        upstream = m.upstream or name
+        return (Deployment(f"{name}/{m.provider}", m.provider, upstream),)
+    return tuple(
+        Deployment(f"{name}/{d.provider}/{i}", d.provider, d.upstream or m.upstream or name, d.weight)
+        for i, d in enumerate(m.deployments)
+    )
 
 
 class Stats(Protocol):
@@ -93,6 +114,7 @@ class Catalog(Mapping[str, ModelEntry]):
                 tier=m.tier,
                 tier_rank=tiers.index(m.tier),
                 latency=m.latency,
+                deployments=_deployments(name, m),
             )
         baseline = (
             config.baseline_model

@@ -181,6 +181,13 @@ class ContextLengthExceeded(UpstreamClientError):
     fallback_ok = True
 
 
+class UpstreamUnavailable(UpstreamError):
+    """Every deployment that could serve the request has its circuit breaker open."""
+
+    status = 503
+    error_type = "service_unavailable"
+
+
 class StreamInterrupted(UpstreamError):
     """The upstream stream failed after bytes already reached the client (no fallback possible)."""
 

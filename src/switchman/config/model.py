@@ -95,6 +95,14 @@ class Capabilities(_Strict):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
 
+class DeploymentConfig(_Strict):
+    """One place a model is served: a provider, the upstream's name for the model, a weight."""
+
+    provider: str
+    upstream: str | None = None
+    weight: float = Field(1.0, gt=0)
+
+
 class ModelConfig(_Strict):
     provider: str
     #: The model name the upstream knows (defaults to the configured name).
@@ -112,23 +120,147 @@ class ModelConfig(_Strict):
     latency: Literal["low", "medium", "high"] = "medium"
     #: Behaviour when the provider is of type `sim`.
     sim: SimBehaviour = Field(default_factory=SimBehaviour)
+    #: Several deployments of this model (load-balanced, each with its own breaker). When empty, the
+    #: model has one deployment: ``provider`` + ``upstream``.
+    deployments: list[DeploymentConfig] = Field(default_factory=list)
+
+
+ScoringPolicy = Literal["cheapest", "ordered", "quality", "threshold", "utility"]
+Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+
+
+class RuleWhen(_Strict):
+    """Conditions of a routing rule; all given conditions must hold (an empty ``when`` always matches)."""
+
+    #: Caller's declared tier (``x-switchman-tier`` / ``metadata.tier``), e.g. ``premium``.
+    tier: list[str] = Field(default_factory=list)
+    latency: list[Literal["interactive", "batch"]] = Field(default_factory=list)
+    task: list[str] = Field(default_factory=list)
+    #: API key ids.
+    keys: list[str] = Field(default_factory=list)
+    #: Hours of the day, UTC, ``[start, end)``; wraps past midnight when start > end (e.g. ``[22, 6]``).
+    hours_utc: tuple[int, int] | None = None
+    days: list[Weekday] = Field(default_factory=list)
+    #: Bounds on the counted conversation tokens.
+    min_tokens: int | None = Field(None, ge=0)
+    max_tokens: int | None = Field(None, ge=0)
+    code: bool | None = None
+    #: Guessed language codes (``en``, ``zh``, ``es``, ...).
+    language: list[str] = Field(default_factory=list)
+    vision: bool | None = None
+    tools: bool | None = None
+    json_mode: bool | None = Field(None, alias="json")
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    @field_validator("hours_utc")
+    @classmethod
+    def _hours(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
+        if v is not None and not all(0 <= h <= 24 for h in v):
+            raise ValueError("hours_utc must be two hours in 0..24")
+        return v
+
+
+class RouteTarget(_Strict):
+    """What a matching rule or semantic route does. ``model``, ``tier`` and ``router`` decide (the
+    pipeline stops there); the other fields only narrow the candidates or tune the scoring."""
+
+    #: Send to this model (when it passes the constraints).
+    model: str | None = None
+    #: Prefer models of this tier: a tier name, ``top`` (strongest available) or ``bottom``.
+    tier: str | None = None
+    min_tier: str | None = None
+    max_tier: str | None = None
+    #: Keep only models of these latency classes.
+    latency: list[Literal["low", "medium", "high"]] = Field(default_factory=list)
+    #: Hand the request to another router.
+    router: str | None = None
+    #: Scoring policy and quality target to use from here on.
+    policy: ScoringPolicy | None = None
+    target: float | None = Field(None, ge=0, le=1)
+
+    @property
+    def decisive(self) -> bool:
+        return self.model is not None or self.tier is not None or self.router is not None
+
+
+class RuleConfig(_Strict):
+    """An override: when the request matches ``when``, apply ``then``. Rules run in order; the first
+    decisive rule (model/tier/router) ends the overrides and skips semantic routes."""
+
+    name: str
+    when: RuleWhen = Field(default_factory=RuleWhen)
+    then: RouteTarget
+
+
+class SemanticRouteConfig(_Strict):
+    """Example utterances; a request whose embedding is at least ``threshold`` cosine-similar to one
+    of them takes this route (the most similar route wins)."""
+
+    name: str
+    examples: list[str] = Field(min_length=1)
+    threshold: float = Field(0.75, ge=-1, le=1)
+    then: RouteTarget
 
 
 class RouterConfig(_Strict):
-    """A router model (e.g. ``switchman/auto``): a policy over a set of candidate models."""
+    """A router model (e.g. ``switchman/auto``): a policy over a set of candidate models.
 
-    #: ``cheapest``: cheapest first, the rest by price as fallbacks; ``ordered``: the order of ``models``;
-    #: ``quality``: strongest tier first.
-    policy: Literal["cheapest", "ordered", "quality"] = "cheapest"
+    Every router runs the same pipeline: constraints → rules → semantic routes → scoring.
+    """
+
+    #: Scoring: ``cheapest`` (lowest expected cost first), ``ordered`` (the order of ``models``),
+    #: ``quality`` (strongest tier first), ``threshold`` (cheapest model whose predicted quality
+    #: clears ``target``), ``utility`` (max predicted quality − cost_weight · cost / max cost).
+    policy: ScoringPolicy = "cheapest"
     #: Candidate models, in order; empty = every configured model.
     models: list[str] = Field(default_factory=list)
     #: How many fallbacks follow the primary in the chain.
     max_fallbacks: int = Field(2, ge=0)
     description: str = ""
+    #: Quality target of the ``threshold`` policy (``switchman/auto@0.8`` overrides it per request).
+    target: float = Field(0.7, ge=0, le=1)
+    #: λ of the ``utility`` policy: quality given up to pay the most expensive candidate's price.
+    cost_weight: float = Field(0.3, ge=0)
+    #: Overrides, in order.
+    rules: list[RuleConfig] = Field(default_factory=list)
+    #: Semantic routes.
+    routes: list[SemanticRouteConfig] = Field(default_factory=list)
+    #: Embedder for semantic routes and the learned predictor (``hashing``, ``wordllama``, ``minilm``).
+    embedder: str = "wordllama"
+    #: Directory of a learned router artifact (``switchman train``); none = the heuristic quality prior.
+    predictor: str | None = None
+    #: Output tokens assumed for cost estimates (default: predicted from the request).
+    expected_output_tokens: int | None = Field(None, gt=0)
+
+
+class BreakerConfig(_Strict):
+    """Circuit breaker per deployment: opens after ``failures`` failures within ``window_s``."""
+
+    failures: int = Field(5, ge=1)
+    window_s: float = Field(30.0, gt=0)
+    #: How long an open breaker keeps the deployment out before one probe is let through.
+    cooldown_s: float = Field(15.0, gt=0)
+
+
+class DispatchConfig(_Strict):
+    #: Extra attempts at the same model for retryable failures (connect errors, 5xx, 429, timeouts).
+    max_retries: int = Field(2, ge=0)
+    backoff_base_s: float = Field(0.1, ge=0)
+    backoff_max_s: float = Field(4.0, ge=0)
+    #: A Retry-After longer than this moves on to the next candidate instead of waiting.
+    max_retry_after_s: float = Field(10.0, ge=0)
+    #: Total time of one attempt (connect and first-byte limits are per provider).
+    attempt_timeout_s: float = Field(120.0, gt=0)
+    breaker: BreakerConfig = Field(default_factory=BreakerConfig)
+    #: How a model's deployments share load: ``weighted`` (random by weight), ``least_busy`` (fewest
+    #: requests in flight) or ``latency`` (lowest latency EWMA, ties by weight).
+    load_balancing: Literal["weighted", "least_busy", "latency"] = "weighted"
 
 
 class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
+    dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
     providers: dict[str, ProviderConfig] = Field(default_factory=dict)
     models: dict[str, ModelConfig] = Field(default_factory=dict)
     routers: dict[str, RouterConfig] = Field(default_factory=dict)
@@ -152,6 +284,11 @@ class Config(_Strict):
         if not self.models:
             raise ValueError("at least one model must be configured under 'models'")
         for name, m in self.models.items():
+            for i, d in enumerate(m.deployments):
+                if d.provider not in self.providers:
+                    raise ValueError(
+                        f"models.{name}.deployments[{i}].provider: unknown provider '{d.provider}'"
+                    )
             if m.provider not in self.providers:
                 raise ValueError(
                     f"models.{name}.provider: unknown provider '{m.provider}' "
@@ -167,6 +304,24 @@ class Config(_Strict):
                     raise ValueError(f"routers.{rname}.models: unknown model '{mname}'")
         if self.baseline_model is not None and self.baseline_model not in self.models:
             raise ValueError(f"baseline_model: unknown model '{self.baseline_model}'")
+        return self
+
+    @model_validator(mode="after")
+    def _routing_references(self) -> Config:
+        tiers = {*self.tiers, "top", "bottom"}
+        for rname, r in self.routers.items():
+            targets = [(f"rules[{i}] {x.name}", x.then) for i, x in enumerate(r.rules)]
+            targets += [(f"routes[{i}] {x.name}", x.then) for i, x in enumerate(r.routes)]
+            for where, t in targets:
+                if t.model is not None and t.model not in self.models:
+                    raise ValueError(f"routers.{rname}.{where}: unknown model '{t.model}'")
+                for tier in (t.tier, t.min_tier, t.max_tier):
+                    if tier is not None and tier not in tiers:
+                        raise ValueError(
+                            f"routers.{rname}.{where}: '{tier}' is not one of tiers {self.tiers}"
+                        )
+                if t.router is not None and (t.router not in self.routers or t.router == rname):
+                    raise ValueError(f"routers.{rname}.{where}: unknown or self router '{t.router}'")
         return self
 
 

@@ -13,6 +13,7 @@ from switchman.catalog import Catalog, NoStats, Stats
 from switchman.config.model import Config
 from switchman.dispatch import Dispatcher
 from switchman.errors import ModelNotFound
+from switchman.health import HealthBoard
 from switchman.providers import Provider, build_providers
 from switchman.routing.decision import Decision
 from switchman.routing.policy import Policy, build_policies, explicit_decision
@@ -32,15 +33,21 @@ class Runtime:
     _idle: asyncio.Event | None = None
 
     @classmethod
-    def build(cls, config: Config) -> Runtime:
+    def build(cls, config: Config, health: HealthBoard | None = None) -> Runtime:
+        """Build everything a config describes; ``health`` (breakers, latency) carries over reloads."""
         catalog = Catalog.from_config(config)
         providers = build_providers(config)
+        health = health or HealthBoard(config.dispatch.breaker)
+        health.configure(
+            config.dispatch.breaker, {n: [d.id for d in e.deployments] for n, e in catalog.items()}
+        )
         return cls(
             config=config,
             catalog=catalog,
             providers=providers,
             policies=build_policies(config),
-            dispatcher=Dispatcher(catalog, providers),
+            dispatcher=Dispatcher(catalog, providers, config.dispatch, health),
+            stats=health,
         )
 
     def split_router(self, requested: str) -> tuple[str, float | None]:

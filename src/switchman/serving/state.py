@@ -43,7 +43,7 @@ class GatewayState:
         except ConfigError as exc:
             log.error("config reload rejected; still serving the previous config", extra={"error": str(exc)})
             return False
-        old, self.runtime = self.runtime, Runtime.build(config)
+        old, self.runtime = self.runtime, Runtime.build(config, self.runtime.dispatcher.health)
         self.reloads += 1
         task = asyncio.get_running_loop().create_task(old.retire())
         self._background.add(task)

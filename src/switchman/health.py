@@ -1,0 +1,130 @@
+"""Live health of every deployment: circuit breakers, latency/error EWMAs, requests in flight.
+
+One :class:`HealthBoard` lives for the whole process (it survives config reloads) and implements the
+routing :class:`~switchman.catalog.Stats` protocol, so open breakers remove models from routing.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Literal
+
+from switchman.config.model import BreakerConfig
+
+BreakerState = Literal["closed", "open", "half_open"]
+
+_ALPHA = 0.2  # EWMA weight of the newest observation
+
+
+@dataclass(slots=True)
+class Breaker:
+    """Closed → open after N failures in a window → (cooldown) → half-open: one probe → closed or open."""
+
+    config: BreakerConfig
+    failures: deque[float] = field(default_factory=deque)
+    opened_at: float | None = None
+    probing: bool = False
+
+    def state(self, now: float) -> BreakerState:
+        if self.opened_at is None:
+            return "closed"
+        if now - self.opened_at >= self.config.cooldown_s:
+            return "half_open"
+        return "open"
+
+    def allows(self, now: float) -> bool:
+        """Whether a request could be sent now (without taking the half-open probe)."""
+        st = self.state(now)
+        return st == "closed" or (st == "half_open" and not self.probing)
+
+    def acquire(self, now: float) -> bool:
+        """Take permission for one attempt; in half-open state only one probe at a time."""
+        st = self.state(now)
+        if st == "closed":
+            return True
+        if st == "half_open" and not self.probing:
+            self.probing = True
+            return True
+        return False
+
+    def success(self) -> None:
+        self.failures.clear()
+        self.opened_at = None
+        self.probing = False
+
+    def failure(self, now: float) -> None:
+        if self.opened_at is not None:  # a failed probe (or a straggler) reopens for another cooldown
+            self.opened_at = now
+            self.probing = False
+            return
+        self.failures.append(now)
+        horizon = now - self.config.window_s
+        while self.failures and self.failures[0] < horizon:
+            self.failures.popleft()
+        if len(self.failures) >= self.config.failures:
+            self.opened_at = now
+            self.failures.clear()
+
+
+@dataclass(slots=True)
+class DeploymentHealth:
+    breaker: Breaker
+    latency_ms: float | None = None
+    error_rate: float = 0.0
+    in_flight: int = 0
+
+    def observe(self, ok: bool, latency_ms: float) -> None:
+        if ok:
+            self.latency_ms = (
+                latency_ms
+                if self.latency_ms is None
+                else ((1 - _ALPHA) * self.latency_ms + _ALPHA * latency_ms)
+            )
+        self.error_rate = (1 - _ALPHA) * self.error_rate + _ALPHA * (0.0 if ok else 1.0)
+
+
+class HealthBoard:
+    """Health per deployment id; per-model views for routing (the ``Stats`` protocol)."""
+
+    def __init__(self, breaker: BreakerConfig | None = None) -> None:
+        self.breaker_config = breaker or BreakerConfig()
+        self._deployments: dict[str, DeploymentHealth] = {}
+        self._by_model: dict[str, list[str]] = {}
+
+    def configure(self, breaker: BreakerConfig, models: dict[str, list[str]]) -> None:
+        """Apply a (re)loaded config: keep the state of deployments that still exist."""
+        self.breaker_config = breaker
+        self._by_model = {m: list(deps) for m, deps in models.items()}
+        for dep in self._deployments.values():
+            dep.breaker.config = breaker
+
+    def get(self, deployment: str) -> DeploymentHealth:
+        h = self._deployments.get(deployment)
+        if h is None:
+            h = self._deployments[deployment] = DeploymentHealth(Breaker(self.breaker_config))
+        return h
+
+    def breaker_states(self, now: float | None = None) -> dict[str, BreakerState]:
+        t = time.monotonic() if now is None else now
+        return {d: h.breaker.state(t) for d, h in self._deployments.items()}
+
+    # --- the routing Stats protocol ---
+
+    def available(self, model: str) -> bool:
+        now = time.monotonic()
+        deps = self._by_model.get(model)
+        if not deps:
+            return True
+        return any(self.get(d).breaker.allows(now) for d in deps)
+
+    def latency_ms(self, model: str) -> float | None:
+        values = [
+            h.latency_ms for d in self._by_model.get(model, ()) if (h := self.get(d)).latency_ms is not None
+        ]
+        return min(values) if values else None
+
+    def error_rate(self, model: str) -> float:
+        deps = self._by_model.get(model, ())
+        return min((self.get(d).error_rate for d in deps), default=0.0)
