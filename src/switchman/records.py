@@ -50,6 +50,12 @@ class CallRecord:
     truncated: bool = False
     key_id: str | None = None
     cache_hit: bool = False
+    tenant: str | None = None
+    #: A later quality signal (0..1) from feedback or evaluation; none at serving time.
+    feedback: float | None = None
+    #: Prompt and answer bodies, set by serving only when body storage is enabled for the key/route.
+    prompt_body: str | None = None
+    response_body: str | None = None
 
     def settle(self, catalog: Catalog, usage: Usage | None, estimated: Usage | None = None) -> None:
         """Fill tokens and costs from the upstream's usage (or an estimate, flagged as such)."""
