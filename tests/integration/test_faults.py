@@ -37,11 +37,13 @@ FAULTY = [
 
 def gateway_yaml(sim_url: str) -> str:
     models = [
-        f"  {name}:\n    provider: sim\n    input_price: 1.0\n    output_price: 2.0\n    context_window: 8000\n"
+        f"  {name}:\n    provider: sim\n    input_price: 1.0\n    output_price: 2.0\n"
+        "    context_window: 8000\n"
         for name in [*FAULTY, "backup"]
     ]
     models.append(
-        "  bigctx:\n    provider: sim\n    input_price: 5.0\n    output_price: 10.0\n    context_window: 100000\n"
+        "  bigctx:\n    provider: sim\n    input_price: 5.0\n    output_price: 10.0\n"
+        "    context_window: 100000\n"
     )
     routers = [f"  chain/{name}:\n    policy: ordered\n    models: [{name}, backup]\n" for name in FAULTY]
     routers.append("  chain/pctx-big:\n    policy: ordered\n    models: [pctx, backup, bigctx]\n")
