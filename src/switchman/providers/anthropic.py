@@ -36,6 +36,8 @@ class AnthropicProvider(HTTPProviderBase):
         for k, v in config.headers.items():
             headers[k.lower()] = v.get_secret_value()
         self._headers = headers
+        # A config header may pin another API version; 2026-10-21 rejects the sampling parameters.
+        self._sampling = headers["anthropic-version"] == ANTHROPIC_VERSION
         self._params = dict(config.query) or None
         self._max_output = dict(max_output_tokens or {})
 
@@ -46,6 +48,7 @@ class AnthropicProvider(HTTPProviderBase):
             provider=self.name,
             default_max_tokens=self.config.default_max_tokens,
             max_output_tokens=self._max_output.get(model),
+            sampling=self._sampling,
         )
         if stream:
             body["stream"] = True

@@ -31,9 +31,18 @@ class Unsupported(UpstreamClientError):
 
 
 def messages_request(
-    req: ChatRequest, model: str, *, provider: str, default_max_tokens: int, max_output_tokens: int | None
+    req: ChatRequest,
+    model: str,
+    *,
+    provider: str,
+    default_max_tokens: int,
+    max_output_tokens: int | None,
+    sampling: bool = True,
 ) -> JSON:
-    """The Messages API body for ``req`` sent to ``model`` (``stream`` is set by the caller)."""
+    """The Messages API body for ``req`` sent to ``model`` (``stream`` is set by the caller).
+
+    ``sampling``: send ``temperature``/``top_p`` (API version 2023-06-01 has them; 2026-10-21 removed them).
+    """
     body = req.body
     system, messages = _translate_messages(req.messages, provider)
     max_tokens = req.max_output_tokens or max_output_tokens or default_max_tokens
@@ -45,12 +54,8 @@ def messages_request(
         system.append(instruction)
     if system:
         out["system"] = "\n\n".join(system)
-    temperature = body.get("temperature")
-    if isinstance(temperature, int | float) and not isinstance(temperature, bool):
-        out["temperature"] = min(max(float(temperature), 0.0), 1.0)  # OpenAI allows up to 2
-    top_p = body.get("top_p")
-    if isinstance(top_p, int | float) and not isinstance(top_p, bool):
-        out["top_p"] = float(top_p)
+    if sampling:
+        _sampling(body, out)
     stop = body.get("stop")
     stops = [stop] if isinstance(stop, str) else stop if isinstance(stop, list) else []
     stops = [s for s in stops if isinstance(s, str) and s.strip()]
@@ -69,6 +74,15 @@ def messages_request(
         if choice is not None:
             out["tool_choice"] = choice
     return out
+
+
+def _sampling(body: Mapping[str, Any], out: JSON) -> None:
+    temperature = body.get("temperature")
+    if isinstance(temperature, int | float) and not isinstance(temperature, bool):
+        out["temperature"] = min(max(float(temperature), 0.0), 1.0)  # OpenAI allows up to 2
+    top_p = body.get("top_p")
+    if isinstance(top_p, int | float) and not isinstance(top_p, bool):
+        out["top_p"] = float(top_p)
 
 
 def _unsupported(provider: str, what: str, param: str | None = None) -> Unsupported:
