@@ -6,6 +6,7 @@ import click
 
 from switchman import __version__
 from switchman.cli.config_cmd import config_group
+from switchman.cli.route import route, routes_group
 from switchman.cli.serve import serve
 from switchman.cli.sim import sim
 
@@ -19,6 +20,8 @@ def cli() -> None:
 cli.add_command(serve)
 cli.add_command(sim)
 cli.add_command(config_group)
+cli.add_command(route)
+cli.add_command(routes_group)
 
 
 def main() -> None:

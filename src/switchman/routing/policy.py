@@ -1,20 +1,49 @@
-"""Policies turn a request into a :class:`Decision`. Pure and synchronous.
+"""Policies turn a request into a :class:`Decision`. Pure and synchronous (no I/O per request).
 
-:func:`build_policies` makes one policy per configured router; :func:`explicit_decision` honours a
-request for a concrete model.
+Every configured router is a :class:`PipelinePolicy`:
+
+1. analysis (``routing/analyze.py``), once per request;
+2. constraints drop models that cannot serve it (``routing/rules.py``);
+3. rules (overrides) in order; the first decisive one (model/tier/router) skips semantic routes;
+4. semantic routes (``routing/semantic.py``) on the request's embedding;
+5. scoring (``routing/scoring.py``): learned quality prediction when the router has a predictor, else
+   the heuristic prior; ordered by the router's policy (cheapest/ordered/quality/threshold/utility);
+6. the chain: the preferred candidates first, then the others as fallbacks, up to ``max_fallbacks``.
+
+The embedder, tokenizer and predictor are loaded when the policy is built (not at import, not per
+request), and one embedding per request is shared by semantic routes and the predictor.
+:func:`build_policies` makes one policy per router; :func:`explicit_decision` honours a concrete model.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+import importlib
+import time
+from collections.abc import Callable, Mapping
+from typing import Any, Protocol
 
 from switchman.catalog import Catalog, ModelEntry, Stats
-from switchman.config.model import Config, RouterConfig
+from switchman.config.model import Config, RouterConfig, RouteTarget
+from switchman.errors import ConfigError, NoCandidate
+from switchman.routing.analyze import Analysis, analyze
 from switchman.routing.decision import Candidate, Decision
+from switchman.routing.embed import Embedder, embed_one, get_embedder
 from switchman.routing.request import RequestInfo
+from switchman.routing.rules import apply_target, filter_candidates, first_rules
+from switchman.routing.scoring import (
+    QualityPredictor,
+    Scored,
+    order,
+    predicted_output_tokens,
+    score_candidates,
+)
+from switchman.routing.semantic import SemanticIndex
+from switchman.routing.tokens import TokenCounter, get_token_counter
+from switchman.routing.trace import CandidateTrace, RoutedDecision, RouteTrace, Status
 
-#: Output tokens assumed for cost estimates when the request does not bound them.
-DEFAULT_EXPECTED_OUTPUT_TOKENS = 256
+__all__ = ["PipelinePolicy", "Policy", "build_policies", "explicit_decision", "load_predictor"]
+
+_MAX_DELEGATION = 4
 
 
 class Policy(Protocol):
@@ -23,61 +52,246 @@ class Policy(Protocol):
     def decide(self, request: RequestInfo, catalog: Catalog, stats: Stats) -> Decision: ...
 
 
-def estimate_prompt_tokens(request: RequestInfo) -> int:
-    """A cheap estimate of the prompt's tokens (≈ 4 characters a token)."""
-    chars = 0
-    for m in request.request.messages:
-        content = m.get("content")
-        if isinstance(content, str):
-            chars += len(content)
-        elif isinstance(content, list):
-            for part in content:
-                if isinstance(part, dict) and isinstance(part.get("text"), str):
-                    chars += len(part["text"])
-    return chars // 4 + 4 * len(request.request.messages)
+def load_predictor(path: str) -> tuple[QualityPredictor, str | None]:
+    """The learned predictor in the artifact directory ``path`` and the embedder it needs.
+
+    Uses ``switchman.routing.learned.load_predictor(path)`` (issue #4); the embedder is read from the
+    predictor's ``embedder_id`` attribute when it has one.
+    """
+    try:
+        learned: Any = importlib.import_module("switchman.routing.learned")
+    except ImportError as exc:
+        raise ConfigError("learned predictors need switchman.routing.learned") from exc
+    loader = getattr(learned, "load_predictor", None)
+    if loader is None:
+        raise ConfigError("switchman.routing.learned has no load_predictor(path)")
+    predictor = loader(path)
+    if not isinstance(predictor, QualityPredictor):
+        raise ConfigError(f"{path}: the loaded object has no predict(embedding, features)")
+    embedder_id = getattr(predictor, "embedder_id", None)
+    return predictor, embedder_id if isinstance(embedder_id, str) else None
 
 
-def expected_cost(entry: ModelEntry, prompt_tokens: int, request: RequestInfo) -> float:
-    out = request.request.max_output_tokens or DEFAULT_EXPECTED_OUTPUT_TOKENS
-    return entry.cost_usd(prompt_tokens, min(out, DEFAULT_EXPECTED_OUTPUT_TOKENS))
+class PipelinePolicy:
+    """constraints → rules → semantic routes → scoring → chain (see module doc)."""
 
-
-def explicit_decision(request: RequestInfo, catalog: Catalog) -> Decision:
-    """A request for a concrete model goes there (an explicit choice is always honoured)."""
-    entry = catalog[request.requested_model]
-    tokens = estimate_prompt_tokens(request)
-    cand = Candidate(entry.name, None, expected_cost(entry, tokens, request), "explicit")
-    return Decision(chain=(cand,), policy="explicit", features={"prompt_tokens": float(tokens)})
-
-
-class ListPolicy:
-    """Orders candidates by price (``cheapest``), tier (``quality``) or config order (``ordered``)."""
-
-    def __init__(self, name: str, config: RouterConfig) -> None:
+    def __init__(
+        self,
+        name: str,
+        config: RouterConfig,
+        *,
+        embedder: Embedder | None = None,
+        predictor: QualityPredictor | None = None,
+        counter: TokenCounter | None = None,
+        routers: Mapping[str, PipelinePolicy] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
         self.name = name
         self.config = config
+        self.embedder = embedder
+        self.predictor = predictor
+        self.counter = counter or get_token_counter()
+        self.routers: Mapping[str, PipelinePolicy] = routers if routers is not None else {}
+        self.clock = clock
+        if config.routes and embedder is None:
+            raise ConfigError(f"routers.{name}: semantic routes need an embedder")
+        self.index = SemanticIndex(config.routes, embedder) if config.routes and embedder else None
 
-    def decide(self, request: RequestInfo, catalog: Catalog, stats: Stats) -> Decision:
-        names = self.config.models or list(catalog)
-        entries = [catalog[n] for n in names]
-        if self.config.policy == "cheapest":
-            entries.sort(key=lambda e: (e.input_price + e.output_price, -e.tier_rank))
-        elif self.config.policy == "quality":
-            entries.sort(key=lambda e: (-e.tier_rank, e.input_price + e.output_price))
-        tokens = estimate_prompt_tokens(request)
-        chain = tuple(
-            Candidate(
-                e.name,
-                None,
-                expected_cost(e, tokens, request),
-                f"{self.config.policy}" if i == 0 else "fallback",
+    def decide(self, request: RequestInfo, catalog: Catalog, stats: Stats) -> RoutedDecision:
+        return self._decide(request, catalog, stats, analyze(request, self.counter), (), 0)
+
+    def _decide(
+        self,
+        request: RequestInfo,
+        catalog: Catalog,
+        stats: Stats,
+        analysis: Analysis,
+        steps_in: tuple[str, ...],
+        depth: int,
+    ) -> RoutedDecision:
+        cfg = self.config
+        entries = [catalog[n] for n in (cfg.models or list(catalog)) if n in catalog]
+        kept, dropped = filter_candidates(entries, analysis, request, stats)
+        if not kept:
+            why = ", ".join(f"{m} ({r})" for m, r in dropped) or "no candidate models"
+            raise NoCandidate(f"no model of router '{self.name}' can serve this request: {why}")
+        policy, target = cfg.policy, cfg.target if request.threshold is None else request.threshold
+        steps, notes = list(steps_in), []
+        pool: list[ModelEntry] = kept
+        rest: list[ModelEntry] = []
+        tier_goal: int | None = None
+        decisive = False
+
+        def apply(label: str, then: RouteTarget) -> None:
+            nonlocal pool, rest, policy, target, tier_goal, decisive
+            narrowed = apply_target(then, pool, catalog.tiers)
+            pool, rest = narrowed.preferred, rest + narrowed.rest
+            if narrowed.note:
+                notes.append(f"{label}:{narrowed.note}")
+            if then.policy is not None:
+                policy = then.policy
+            if then.target is not None and request.threshold is None:
+                target = then.target
+            if then.tier is not None:
+                tier_goal = pool[0].tier_rank
+            steps.append(label)
+            decisive = decisive or then.decisive
+
+        for rule in first_rules(cfg.rules, analysis, request, self.clock()):
+            if rule.then.router is not None:
+                return self._delegate(
+                    rule.then.router, f"rule:{rule.name}", request, catalog, stats, analysis, steps, depth
+                )
+            apply(f"rule:{rule.name}", rule.then)
+
+        if (
+            analysis.embedding is None
+            and self.embedder is not None
+            and (self.predictor is not None or (self.index is not None and not decisive))
+        ):
+            analysis = analysis.with_embedding(embed_one(self.embedder, analysis.text))
+        route_scores: tuple[tuple[str, float], ...] = ()
+        if self.index is not None and not decisive and analysis.embedding is not None:
+            match = self.index.match(analysis.embedding)
+            route_scores = match.scores
+            if match.route is not None:
+                label = f"route:{match.route.name}={match.similarity:.2f}"
+                if match.route.then.router is not None:
+                    return self._delegate(
+                        match.route.then.router, label, request, catalog, stats, analysis, steps, depth
+                    )
+                apply(label, match.route.then)
+
+        predicted = None
+        if self.predictor is not None and analysis.embedding is not None:
+            predicted = self.predictor.predict(analysis.embedding, analysis.features())
+        n_tiers = len(catalog.tiers)
+        ranked, why = order(
+            score_candidates(pool, analysis, n_tiers, predicted, cfg.expected_output_tokens),
+            policy,
+            target,
+            cfg.cost_weight,
+            cfg.models,
+        )
+        ranked_rest, _ = order(
+            score_candidates(rest, analysis, n_tiers, predicted, cfg.expected_output_tokens),
+            policy,
+            target,
+            cfg.cost_weight,
+            cfg.models,
+        )
+        if tier_goal is not None:
+            goal = tier_goal
+            ranked_rest.sort(key=lambda s: (abs(s.entry.tier_rank - goal), -s.entry.tier_rank))
+        full = ranked + ranked_rest
+        chain = full[: cfg.max_fallbacks + 1]
+        primary_reason = "|".join([*steps, why])
+        candidates = tuple(
+            Candidate(s.name, round(s.quality, 4), s.cost_usd, primary_reason if i == 0 else "fallback")
+            for i, s in enumerate(chain)
+        )
+        trace = RouteTrace(
+            router=self.name,
+            analysis=analysis,
+            policy=policy,
+            target=target,
+            steps=tuple(steps),
+            route_scores=route_scores,
+            candidates=_trace_candidates(full, len(chain), primary_reason, dropped, catalog),
+            embedder=self.embedder.model_id if self.embedder is not None else None,
+            predictor=cfg.predictor if self.predictor is not None else None,
+            notes=tuple(notes),
+        )
+        features = analysis.features()
+        features["target"] = target
+        if route_scores:
+            features["route_similarity"] = max(s for _, s in route_scores)
+        return RoutedDecision(
+            chain=candidates, policy=self.name, features=features, dropped=tuple(dropped), trace=trace
+        )
+
+    def _delegate(
+        self,
+        router: str,
+        label: str,
+        request: RequestInfo,
+        catalog: Catalog,
+        stats: Stats,
+        analysis: Analysis,
+        steps: list[str],
+        depth: int,
+    ) -> RoutedDecision:
+        other = self.routers.get(router)
+        if other is None or depth >= _MAX_DELEGATION:
+            raise ConfigError(f"routers.{self.name}: cannot hand over to router '{router}'")
+        return other._decide(request, catalog, stats, analysis, (*steps, f"{label}>{router}"), depth + 1)
+
+
+def _trace_candidates(
+    full: list[Scored],
+    chain_len: int,
+    primary_reason: str,
+    dropped: list[tuple[str, str]],
+    catalog: Catalog,
+) -> tuple[CandidateTrace, ...]:
+    out: list[CandidateTrace] = []
+    for i, s in enumerate(full):
+        status: Status
+        if i == 0:
+            status, reason = "primary", primary_reason
+        elif i < chain_len:
+            status, reason = "fallback", "fallback"
+        else:
+            status, reason = "unused", "beyond max_fallbacks"
+        out.append(
+            CandidateTrace(
+                s.name,
+                s.entry.tier,
+                status,
+                reason,
+                round(s.quality, 4),
+                s.quality_source,
+                s.cost_usd,
+                s.output_tokens,
             )
-            for i, e in enumerate(entries)
-            if stats.available(e.name)
-        )[: self.config.max_fallbacks + 1]
-        return Decision(chain=chain, policy=self.name, features={"prompt_tokens": float(tokens)})
+        )
+    for model, why in dropped:
+        out.append(CandidateTrace(model, catalog[model].tier, "dropped", why))
+    return tuple(out)
 
 
-def build_policies(config: Config) -> dict[str, Policy]:
-    """One policy per configured router."""
-    return {name: ListPolicy(name, rc) for name, rc in config.routers.items()}
+def explicit_decision(
+    request: RequestInfo, catalog: Catalog, counter: TokenCounter | None = None
+) -> Decision:
+    """A request for a concrete model goes there (an explicit choice is always honoured)."""
+    entry: ModelEntry = catalog[request.requested_model]
+    analysis = analyze(request, counter)
+    out_tokens = predicted_output_tokens(analysis, entry)
+    cost = entry.cost_usd(analysis.conversation_tokens, out_tokens)
+    return Decision(
+        chain=(Candidate(entry.name, None, cost, "explicit"),),
+        policy="explicit",
+        features=analysis.features(),
+    )
+
+
+def build_policies(
+    config: Config,
+    *,
+    embedder_loader: Callable[[str], Embedder] = get_embedder,
+    clock: Callable[[], float] = time.time,
+) -> dict[str, Policy]:
+    """One pipeline per configured router; embedders and predictors are loaded here, once."""
+    counter = get_token_counter()
+    routers: dict[str, PipelinePolicy] = {}
+    for name, rc in config.routers.items():
+        predictor, embedder_name = None, rc.embedder
+        if rc.predictor is not None:
+            predictor, wanted = load_predictor(rc.predictor)
+            embedder_name = wanted or embedder_name
+        needs_embedding = bool(rc.routes) or predictor is not None
+        embedder = embedder_loader(embedder_name) if needs_embedding else None
+        routers[name] = PipelinePolicy(
+            name, rc, embedder=embedder, predictor=predictor, counter=counter, routers=routers, clock=clock
+        )
+    return dict(routers)

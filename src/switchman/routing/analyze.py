@@ -1,0 +1,255 @@
+"""Request analysis: the features of one request, computed once and shared by every routing step.
+
+:func:`analyze` reads a :class:`RequestInfo` and returns an :class:`Analysis`: token counts (offline
+tokenizer, see ``routing/tokens.py``), turns, what the request needs (vision, tools, JSON mode), code,
+language, the output bound asked for, the caller's declared tier/latency/task and a heuristic
+``difficulty`` in [0, 1]. The pipeline adds the request's embedding (one per request) with
+:meth:`Analysis.with_embedding` so semantic routes, the learned scorer and a later cache share it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from switchman.routing.request import RequestInfo
+from switchman.routing.tokens import TokenCounter, get_token_counter
+
+__all__ = ["Analysis", "analyze", "detect_code", "difficulty", "guess_language"]
+
+#: Tokens counted per image part (OpenAI's high-detail cost of one 512-px tile plus base).
+IMAGE_TOKENS = 765
+#: Per-message framing tokens (role, separators), as in OpenAI's counting recipe.
+MESSAGE_OVERHEAD = 4
+#: Characters of the last user message given to the embedder (the start carries the intent).
+EMBED_CHARS = 2000
+
+_IMAGE_PARTS = frozenset({"image_url", "image", "input_image"})
+
+
+@dataclass(frozen=True, slots=True)
+class Analysis:
+    """What routing knows about one request (plain values; see module doc)."""
+
+    prompt_tokens: int  # the last user message
+    conversation_tokens: int  # every message, tools and images: what must fit the context window
+    turns: int  # user messages
+    messages: int
+    images: int
+    needs_vision: bool
+    needs_tools: bool
+    needs_json: bool
+    has_code: bool
+    language: str
+    max_tokens: int | None
+    difficulty: float
+    tier: str | None
+    latency: str | None
+    task: str | None
+    #: The text the embedder sees (start of the last user message).
+    text: str
+    embedding: npt.NDArray[np.float32] | None = None
+
+    def with_embedding(self, embedding: npt.NDArray[np.float32]) -> Analysis:
+        return dataclasses.replace(self, embedding=embedding)
+
+    def features(self) -> dict[str, float]:
+        """Numeric features (for ``Decision.features``, explanations and the learned predictor)."""
+        return {
+            "prompt_tokens": float(self.prompt_tokens),
+            "conversation_tokens": float(self.conversation_tokens),
+            "turns": float(self.turns),
+            "messages": float(self.messages),
+            "images": float(self.images),
+            "needs_vision": float(self.needs_vision),
+            "needs_tools": float(self.needs_tools),
+            "needs_json": float(self.needs_json),
+            "has_code": float(self.has_code),
+            "max_tokens": float(self.max_tokens or 0),
+            "difficulty": round(self.difficulty, 4),
+        }
+
+
+def _text_of(content: Any) -> tuple[str, int]:
+    """(text, images) of one message's content (a string or a list of parts)."""
+    if isinstance(content, str):
+        return content, 0
+    if not isinstance(content, list):
+        return "", 0
+    texts: list[str] = []
+    images = 0
+    for part in content:
+        if not isinstance(part, dict):
+            continue
+        kind = part.get("type")
+        if kind in _IMAGE_PARTS:
+            images += 1
+        elif isinstance(part.get("text"), str):
+            texts.append(part["text"])
+    return "\n".join(texts), images
+
+
+def _needs_json(body: Mapping[str, Any]) -> bool:
+    rf = body.get("response_format")
+    return isinstance(rf, dict) and rf.get("type") in ("json_object", "json_schema")
+
+
+def _needs_tools(body: Mapping[str, Any]) -> bool:
+    tools = body.get("tools") or body.get("functions")
+    return bool(tools) and body.get("tool_choice") != "none"
+
+
+def analyze(info: RequestInfo, counter: TokenCounter | None = None) -> Analysis:
+    """The features of ``info`` (pure CPU work; the tokenizer is loaded once per process)."""
+    counter = counter or get_token_counter()
+    body = info.request.body
+    total = 0
+    images = 0
+    turns = 0
+    last_user = ""
+    for m in info.request.messages:
+        text, n_img = _text_of(m.get("content"))
+        images += n_img
+        total += counter.count(text) + MESSAGE_OVERHEAD + n_img * IMAGE_TOKENS
+        if m.get("role") == "user":
+            turns += 1
+            last_user = text
+        for call in m.get("tool_calls") or ():
+            if isinstance(call, dict):
+                total += counter.count(str(call.get("function", "")))
+    tools = body.get("tools") or body.get("functions")
+    if tools:
+        total += counter.count(str(tools))
+    prompt_tokens = counter.count(last_user) if last_user else 0
+    has_code = detect_code(last_user)
+    return Analysis(
+        prompt_tokens=prompt_tokens,
+        conversation_tokens=total,
+        turns=turns,
+        messages=len(info.request.messages),
+        images=images,
+        needs_vision=images > 0,
+        needs_tools=_needs_tools(body),
+        needs_json=_needs_json(body),
+        has_code=has_code,
+        language=guess_language(last_user),
+        max_tokens=info.request.max_output_tokens,
+        difficulty=difficulty(last_user, prompt_tokens, turns, has_code),
+        tier=info.tier,
+        latency=info.latency,
+        task=info.task,
+        text=last_user[:EMBED_CHARS],
+    )
+
+
+# --- code ------------------------------------------------------------------------------------------
+
+_CODE_PATTERNS = re.compile(
+    r"```|`[^`\n]*[(){}\[\]=;:.][^`\n]*`"
+    r"|^\s*(?:def|class|import|from\s+\S+\s+import|return|function|const|let|var|public|private|#include|"
+    r"package|func|fn|SELECT|INSERT|UPDATE|CREATE\s+TABLE)\b"
+    r"|=>|->|::|\+\+|!=|==|&&|\|\||;\s*$|\{\s*$|^\s*\}",
+    re.MULTILINE,
+)
+
+
+def detect_code(text: str) -> bool:
+    """Code in the text: fenced or inline code, statements that start lines, operators."""
+    return len(_CODE_PATTERNS.findall(text[:8000])) >= 1
+
+
+# --- language --------------------------------------------------------------------------------------
+
+_SCRIPTS = (
+    ("zh", re.compile(r"[\u4e00-\u9fff]")),
+    ("ja", re.compile(r"[\u3040-\u30ff]")),
+    ("ko", re.compile(r"[\uac00-\ud7af]")),
+    ("ru", re.compile(r"[\u0400-\u04ff]")),
+    ("ar", re.compile(r"[\u0600-\u06ff]")),
+    ("hi", re.compile(r"[\u0900-\u097f]")),
+    ("el", re.compile(r"[\u0370-\u03ff]")),
+    ("he", re.compile(r"[\u0590-\u05ff]")),
+    ("th", re.compile(r"[\u0e00-\u0e7f]")),
+)
+
+
+def _words(s: str) -> frozenset[str]:
+    return frozenset(s.split(" "))
+
+
+_STOPWORDS = {
+    "en": _words("the and is are of to in that it for with what how this you can"),
+    "es": _words("el la los las de que y en es por para una con cómo qué"),
+    "fr": _words("le la les des de et est que une pour dans avec comment quoi"),
+    "de": _words("der die das und ist nicht ein eine mit für wie was ich zu"),
+    "pt": _words("o os as de que e em um uma para com não como é"),
+    "it": _words("il lo gli di che e è un una per con non come sono"),
+}
+_WORDS = re.compile(r"[^\W\d_]+", re.UNICODE)
+
+
+def guess_language(text: str) -> str:
+    """A two-letter guess: by script for non-Latin scripts, by stopwords for Latin ones ("" = unknown)."""
+    sample = text[:2000]
+    if not sample.strip():
+        return ""
+    counts = [(len(rx.findall(sample)), code) for code, rx in _SCRIPTS]
+    best_count, best = max(counts)
+    if best_count >= 3 or (best_count and best_count * 4 >= len(sample)):
+        if best == "zh" and counts[1][0]:  # kana present → Japanese
+            return "ja"
+        return best
+    words = [w.lower() for w in _WORDS.findall(sample)]
+    if not words:
+        return ""
+    scores = {code: sum(w in sw for w in words) for code, sw in _STOPWORDS.items()}
+    code, score = max(scores.items(), key=lambda kv: kv[1])
+    return code if score else "en"
+
+
+# --- difficulty ------------------------------------------------------------------------------------
+
+_HARD = re.compile(
+    r"\b(?:design|architect\w*|strateg\w*|trade-?offs?|prove|proof|derive|analy[sz]\w*|"
+    r"optimi[sz]\w*|migrat\w*|refactor\w*|decompos\w*|phased|roadmap|plan\w*|evaluate|compare|"
+    r"implications?|comprehensive|in detail|step[- ]by[- ]step|reason\w*|justify|critique|"
+    r"algorithm\w*|complexity|concurren\w*|distributed|scal\w*|consisten\w*|security|threat|"
+    r"propose|recommend\w*|diagnos\w*|debug\w*|investigat\w*|edge cases?|constraints?)\b",
+    re.IGNORECASE,
+)
+_EASY = re.compile(
+    r"\b(?:is (?:this|it|that)|valid|syntax|typo|spell\w*|translate|define|definition|"
+    r"what(?:'s| is) the (?:capital|name|date|meaning)|convert|format|rephrase|summari[sz]e (?:this|in)|"
+    r"yes or no|true or false|one word|quick(?:ly)?|short|simple|tl;?dr|hello|hi|thanks?)\b",
+    re.IGNORECASE,
+)
+
+
+def difficulty(text: str, prompt_tokens: int, turns: int, has_code: bool) -> float:
+    """A heuristic difficulty in [0, 1]: longer prompts, reasoning/design vocabulary, many constraints
+    and long conversations push it up; short lookups, checks and rewrites pull it down. It is the
+    input of the default quality prior (see ``routing/scoring.py``), not a learned quantity."""
+    sample = text[:4000]
+    length = min(1.0, math.log10(1 + prompt_tokens) / 3.0)  # 10 → 0.35, 100 → 0.67, 1000 → 1
+    hard = len(set(m.lower() for m in _HARD.findall(sample)))
+    easy = len(_EASY.findall(sample))
+    numbers = min(len(re.findall(r"\d+", sample)), 10)
+    questions = sample.count("?")
+    score = (
+        0.05
+        + 0.35 * length
+        + 0.09 * min(hard, 6)
+        - 0.12 * min(easy, 3)
+        + 0.01 * numbers
+        + 0.02 * min(max(questions - 1, 0), 5)
+        + 0.03 * min(max(turns - 1, 0), 5)
+        + (0.05 if has_code and prompt_tokens > 150 else 0.0)
+    )
+    return float(min(1.0, max(0.0, score)))

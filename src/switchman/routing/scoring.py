@@ -1,0 +1,127 @@
+"""The scoring step: predicted quality and expected cost per candidate, then an order.
+
+A :class:`QualityPredictor` (the learned router of ``switchman train``) maps the request's embedding
+and features to a predicted quality per model. Without one, the documented default is
+:func:`prior_quality`: a heuristic prior from the model's tier and the request's ``difficulty``:
+
+    strength(tier) = 0.4 + 0.5 · rank / (tiers − 1)        (weakest 0.40 … strongest 0.90)
+    quality        = strength + (1 − strength) · (1 − difficulty)
+
+so every tier is good on easy requests and tiers separate as difficulty grows. With the default target
+0.7 and three tiers: the weakest tier clears it up to difficulty 0.5, the middle one up to ≈ 0.86.
+
+Expected cost = counted input tokens × input price + predicted output tokens × output price, where the
+predicted output is ``max_tokens`` when smaller, else ``96 + 700 · difficulty`` (or the router's
+``expected_output_tokens``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+import numpy.typing as npt
+
+from switchman.catalog import ModelEntry
+from switchman.routing.analyze import Analysis
+
+__all__ = [
+    "QualityPredictor",
+    "Scored",
+    "order",
+    "predicted_output_tokens",
+    "prior_quality",
+    "score_candidates",
+]
+
+
+@runtime_checkable
+class QualityPredictor(Protocol):
+    """Predicted quality (0..1) per model for one request; models it does not know are left out."""
+
+    def predict(
+        self, embedding: npt.NDArray[np.float32], features: Mapping[str, float]
+    ) -> dict[str, float]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Scored:
+    """One candidate with what the scoring step computed for it."""
+
+    entry: ModelEntry
+    quality: float
+    quality_source: str  # "learned" or "prior"
+    cost_usd: float
+    output_tokens: int
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+def prior_quality(tier_rank: int, n_tiers: int, difficulty: float) -> float:
+    strength = 0.4 + 0.5 * (tier_rank / (n_tiers - 1) if n_tiers > 1 else 1.0)
+    return strength + (1.0 - strength) * (1.0 - difficulty)
+
+
+def predicted_output_tokens(analysis: Analysis, entry: ModelEntry, configured: int | None = None) -> int:
+    guess = configured if configured is not None else int(96 + 700 * analysis.difficulty)
+    bounds = [b for b in (analysis.max_tokens, entry.max_output_tokens) if b is not None]
+    return min([guess, *bounds])
+
+
+def score_candidates(
+    entries: Sequence[ModelEntry],
+    analysis: Analysis,
+    n_tiers: int,
+    predicted: Mapping[str, float] | None = None,
+    expected_output_tokens: int | None = None,
+) -> list[Scored]:
+    """Quality and cost of every entry (learned prediction when given for that model, else the prior)."""
+    out = []
+    for e in entries:
+        if predicted is not None and e.name in predicted:
+            q, src = float(predicted[e.name]), "learned"
+        else:
+            q, src = prior_quality(e.tier_rank, n_tiers, analysis.difficulty), "prior"
+        tokens_out = predicted_output_tokens(analysis, e, expected_output_tokens)
+        cost = e.cost_usd(analysis.conversation_tokens, tokens_out)
+        out.append(Scored(e, q, src, cost, tokens_out))
+    return out
+
+
+def order(
+    scored: Sequence[Scored], policy: str, target: float, cost_weight: float, configured: Sequence[str] = ()
+) -> tuple[list[Scored], str]:
+    """Candidates best-first under ``policy`` and the reason of the first one."""
+    if not scored:
+        return [], policy
+    by_cost = sorted(scored, key=lambda s: (s.cost_usd, -s.entry.tier_rank))
+    if policy == "cheapest":
+        return by_cost, "cheapest"
+    if policy == "quality":
+        ranked = sorted(scored, key=lambda s: (-s.entry.tier_rank, -s.quality, s.cost_usd))
+        return ranked, "quality:top-tier"
+    if policy == "ordered":
+        pos = {name: i for i, name in enumerate(configured)}
+        return sorted(scored, key=lambda s: pos.get(s.name, len(pos))), "ordered"
+    if policy == "utility":
+        top = max(s.cost_usd for s in scored) or 1.0
+        ranked = sorted(scored, key=lambda s: (-(s.quality - cost_weight * s.cost_usd / top), s.cost_usd))
+        best = ranked[0]
+        u = best.quality - cost_weight * best.cost_usd / top
+        return ranked, f"utility:{_src(best)}q={best.quality:.2f},u={u:.2f}"
+    # threshold: cheapest that clears the target, then the other clearing ones by cost, then by quality
+    clearing = [s for s in by_cost if s.quality >= target]
+    rest = sorted((s for s in by_cost if s.quality < target), key=lambda s: (-s.quality, s.cost_usd))
+    if clearing:
+        best = clearing[0]
+        return clearing + rest, f"threshold:{_src(best)}q={best.quality:.2f}>={target:.2f}"
+    best = rest[0]
+    return rest, f"threshold:{_src(best)}best-q={best.quality:.2f}<{target:.2f}"
+
+
+def _src(s: Scored) -> str:
+    return "" if s.quality_source == "learned" else "prior:"

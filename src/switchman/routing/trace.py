@@ -1,0 +1,51 @@
+"""What the pipeline saw and did for one request, kept beside the :class:`Decision` for explanations.
+
+:class:`RoutedDecision` is a :class:`Decision` (dispatch and serving use it unchanged) that also carries
+a :class:`RouteTrace`: the analysis (with the request's embedding), every candidate's predicted
+quality, expected cost and status, the rules and routes that fired, and the scoring used.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from switchman.routing.analyze import Analysis
+from switchman.routing.decision import Decision
+
+__all__ = ["CandidateTrace", "RouteTrace", "RoutedDecision", "Status"]
+
+Status = Literal["primary", "fallback", "unused", "dropped"]
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateTrace:
+    model: str
+    tier: str
+    status: Status
+    reason: str  # why it is where it is ("no-vision", "cheapest", "fallback", "beyond max_fallbacks")
+    quality: float | None = None
+    quality_source: str = ""  # "learned" | "prior" | ""
+    cost_usd: float | None = None
+    output_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RouteTrace:
+    router: str
+    analysis: Analysis
+    policy: str  # the scoring policy finally used
+    target: float
+    #: Rules and routes that fired, in order ("rule:premium", "route:quick-check=0.83").
+    steps: tuple[str, ...]
+    #: Every semantic route's similarity (empty when the router has none or a rule decided first).
+    route_scores: tuple[tuple[str, float], ...]
+    candidates: tuple[CandidateTrace, ...]
+    embedder: str | None
+    predictor: str | None
+    notes: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class RoutedDecision(Decision):
+    trace: RouteTrace | None = None
