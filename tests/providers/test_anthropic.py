@@ -114,7 +114,7 @@ async def test_tool_call_round_trip(anthropic_provider: AnthropicProvider, anthr
     assert sent["tools"] == [
         {
             "name": "get_weather",
-            "input_schema": WEATHER_TOOL["function"]["parameters"],  # type: ignore[index]
+            "input_schema": WEATHER_TOOL["function"]["parameters"],
             "description": "Current weather in a city",
         }
     ]

@@ -42,7 +42,7 @@ async def test_sdk_tool_round_trip(client: anthropic.AsyncAnthropic) -> None:
     first = await client.messages.create(
         model="claude-x",
         max_tokens=100,
-        tools=[TOOL],  # type: ignore[list-item]
+        tools=[TOOL],
         messages=[{"role": "user", "content": "Weather in Paris?"}],
     )
     assert first.stop_reason == "tool_use"
@@ -51,7 +51,7 @@ async def test_sdk_tool_round_trip(client: anthropic.AsyncAnthropic) -> None:
     second = await client.messages.create(
         model="claude-x",
         max_tokens=100,
-        tools=[TOOL],  # type: ignore[list-item]
+        tools=[TOOL],
         messages=[
             {"role": "user", "content": "Weather in Paris?"},
             first.to_param(),
@@ -75,7 +75,7 @@ async def test_sdk_stream_accumulates_text_and_tool_input(client: anthropic.Asyn
     async with client.messages.stream(
         model="claude-x",
         max_tokens=100,
-        tools=[TOOL],  # type: ignore[list-item]
+        tools=[TOOL],
         messages=[{"role": "user", "content": "Weather in Oslo"}],
     ) as stream:
         final = await stream.get_final_message()
