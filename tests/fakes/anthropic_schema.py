@@ -141,6 +141,11 @@ def _validate_messages(messages: Any) -> None:
         else:
             _check(not pending, f"messages.{i}: tool_use ids were found without tool_result blocks")
             pending = {b["id"] for b in blocks if b["type"] == "tool_use"}
+            last = content if isinstance(content, str) else blocks[-1].get("text", "x")
+            _check(
+                i < len(messages) - 1 or last == last.rstrip(),
+                "final assistant content cannot end with trailing whitespace",
+            )
 
 
 def _block(b: Any, where: str, allowed_types: set[str]) -> None:

@@ -186,6 +186,17 @@ async def test_parallel_tool_results_and_tool_choice(
         assert resp.data["choices"][0]["finish_reason"] == want
 
 
+async def test_assistant_prefill_is_trimmed(
+    anthropic_provider: AnthropicProvider, anthropic_fake: Running
+) -> None:
+    history = [{"role": "user", "content": "Answer in JSON"}, {"role": "assistant", "content": "{ "}]
+    await anthropic_provider.complete(chat(history), model="claude-x", timeout=10)
+    assert anthropic_fake.fake.requests[-1]["messages"][-1] == {
+        "role": "assistant",
+        "content": [{"type": "text", "text": "{"}],
+    }
+
+
 async def test_image_parts(anthropic_provider: AnthropicProvider, anthropic_fake: Running) -> None:
     content = [
         {"type": "text", "text": "Compare these"},

@@ -114,6 +114,7 @@ def _translate_messages(messages: list[JSON], provider: str) -> tuple[list[str],
             raise _unsupported(
                 provider, f"messages[{i}]: role '{role}' is not supported (use tools)", f"messages[{i}].role"
             )
+    _trim_prefill(turns)
     if not turns:
         raise _unsupported(provider, "the Messages API needs at least one user or assistant message")
     for turn in turns:
@@ -122,6 +123,21 @@ def _translate_messages(messages: list[JSON], provider: str) -> tuple[list[str],
             # tool_result blocks must come first in a user turn
             content.sort(key=lambda b: b.get("type") != "tool_result")
     return system, turns
+
+
+def _trim_prefill(turns: list[JSON]) -> None:
+    """A final assistant turn (a prefill) must not end with whitespace: the API answers 400."""
+    if not turns or turns[-1]["role"] != "assistant":
+        return
+    blocks = turns[-1]["content"]
+    if blocks and blocks[-1].get("type") == "text":
+        text = blocks[-1]["text"].rstrip()
+        if text:
+            blocks[-1] = {"type": "text", "text": text}
+        else:
+            blocks.pop()
+    if not blocks:
+        turns.pop()
 
 
 def _append(turns: list[JSON], role: str, blocks: list[JSON]) -> None:
