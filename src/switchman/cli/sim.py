@@ -24,4 +24,6 @@ def sim(host: str, port: int, config_path: str | None) -> None:
         config = load_sim_config(config_path)
     except ConfigError as exc:
         raise click.ClickException(str(exc)) from None
-    web.run_app(create_sim_app(config), host=host, port=port, print=None, access_log=None)
+    web.run_app(
+        create_sim_app(config), host=host, port=port, print=None, access_log=None, shutdown_timeout=1.0
+    )
