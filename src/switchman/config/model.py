@@ -10,6 +10,8 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from switchman.config.limits import AuthConfig, LimitsConfig, StateConfig, check_limit_references
+
 Tier = str
 ProviderType = Literal["openai", "anthropic", "sim"]
 
@@ -268,6 +270,10 @@ class Config(_Strict):
     tiers: list[Tier] = Field(default_factory=lambda: ["small", "medium", "large"])
     #: Model whose price is the baseline for savings (defaults to the most expensive model).
     baseline_model: str | None = None
+    #: Virtual API keys (``switchman keys``), limits/quotas/budgets, and where their counters live.
+    auth: AuthConfig = Field(default_factory=AuthConfig)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
+    state: StateConfig = Field(default_factory=StateConfig)
     #: True when the config was generated from the built-in simulated models.
     simulated: Annotated[bool, Field(exclude=True)] = False
 
@@ -278,6 +284,11 @@ class Config(_Strict):
             if "@" in name:
                 raise ValueError(f"router name '{name}' must not contain '@' (reserved for thresholds)")
         return routers
+
+    @model_validator(mode="after")
+    def _limit_references(self) -> Config:
+        check_limit_references(set(self.models), set(self.routers), self.limits)
+        return self
 
     @model_validator(mode="after")
     def _references(self) -> Config:

@@ -1,0 +1,285 @@
+"""Limit counters in Redis, shared by every replica: atomic Lua scripts, batched into pipelines.
+
+Every ``acquire`` and ``adjust`` issued during one event-loop turn goes to Redis in one pipeline (one
+round trip, one socket write and read), which keeps the CPU per request low under load. When Redis is
+unreachable the backend logs it once, serves from local (per-process) counters, reports it in
+:meth:`RedisBackend.status` (shown by ``/readyz``) and reconnects by itself in the background.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from switchman.limits.base import Check, Delta, Verdict
+from switchman.limits.memory import MemoryBackend
+
+if TYPE_CHECKING:
+    from redis.asyncio import Redis
+
+log = logging.getLogger("switchman.limits")
+
+#: KEYS: (current, previous) bucket per check; ARGV: (amount, limit, previous weight, ttl ms) per check.
+#: Reads every counter, refuses when one has no room, else charges all. Returns
+#: ``{denied index or 0, cur1, prev1, cur2, prev2, ...}`` (values before charging).
+ACQUIRE = """
+local n = #KEYS / 2
+local out = {0}
+local denied = 0
+for i = 1, n do
+  local a = 4 * (i - 1)
+  local weight = tonumber(ARGV[a + 3])
+  local cur = tonumber(redis.call('GET', KEYS[2 * i - 1]) or '0')
+  local prev = 0
+  if weight > 0 then prev = tonumber(redis.call('GET', KEYS[2 * i]) or '0') end
+  out[2 * i] = cur
+  out[2 * i + 1] = prev
+  local limit = tonumber(ARGV[a + 2])
+  if denied == 0 and limit > 0 and cur + prev * weight + tonumber(ARGV[a + 1]) > limit then
+    denied = i
+  end
+end
+out[1] = denied
+if denied == 0 then
+  for i = 1, n do
+    local a = 4 * (i - 1)
+    local amount = tonumber(ARGV[a + 1])
+    if amount ~= 0 then
+      redis.call('INCRBY', KEYS[2 * i - 1], amount)
+      redis.call('PEXPIRE', KEYS[2 * i - 1], ARGV[a + 4])
+    end
+  end
+end
+return out
+"""
+
+#: KEYS: counters; ARGV: (amount, ttl ms) per counter. Signed changes, no checks.
+ADJUST = """
+for i = 1, #KEYS do
+  redis.call('INCRBY', KEYS[i], ARGV[2 * i - 1])
+  redis.call('PEXPIRE', KEYS[i], ARGV[2 * i])
+end
+return #KEYS
+"""
+
+_SHA = {name: hashlib.sha1(text.encode()).hexdigest() for name, text in (("a", ACQUIRE), ("d", ADJUST))}
+_SCRIPTS = {"a": ACQUIRE, "d": ADJUST}
+
+
+@dataclass(slots=True)
+class _Op:
+    script: str  # "a" or "d"
+    args: list[Any]  # keys then argv
+    nkeys: int
+    checks: Sequence[Check] | None = None
+    future: asyncio.Future[Verdict] | None = None
+
+
+class RedisBackend:
+    name = "redis"
+
+    def __init__(
+        self, url: str, *, prefix: str = "switchman:", timeout_s: float = 0.25, reconnect_s: float = 1.0
+    ):
+        self._url = url
+        self.prefix = prefix
+        self._timeout = timeout_s
+        self._reconnect_s = reconnect_s
+        self.local = MemoryBackend()
+        self._client: Redis | None = None
+        self._up = False
+        self._down_since: float | None = None
+        self._outages = 0
+        self._pending: list[_Op] = []
+        self._scheduled = False
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._reconnect: asyncio.Task[None] | None = None
+        self._closed = False
+
+    @property
+    def connected(self) -> bool:
+        return self._up
+
+    async def start(self) -> None:
+        from redis.asyncio import Redis
+        from redis.asyncio.retry import Retry
+        from redis.backoff import NoBackoff
+
+        self._client = Redis.from_url(
+            self._url,
+            socket_timeout=self._timeout,
+            socket_connect_timeout=self._timeout,
+            retry=Retry(NoBackoff(), 0),
+            decode_responses=False,
+        )
+        try:
+            await self._ping()
+        except Exception as exc:  # any failure to reach Redis: serve with local limits
+            self._mark_down(exc)
+        else:
+            self._up = True
+            log.info("limits: redis backend connected", extra={"prefix": self.prefix})
+
+    async def _ping(self) -> None:
+        assert self._client is not None
+        await asyncio.wait_for(self._client.ping(), self._timeout * 2)
+
+    # --- operations -------------------------------------------------------------------------------
+
+    async def acquire(self, checks: Sequence[Check]) -> Verdict:
+        if not self._up:
+            return self._local_acquire(checks)
+        p = self.prefix
+        keys: list[Any] = []
+        argv: list[Any] = []
+        for c in checks:
+            keys += (p + c.key, p + c.prev_key)
+            argv += (c.amount, c.limit, c.prev_weight, c.ttl_ms)
+        fut: asyncio.Future[Verdict] = asyncio.get_running_loop().create_future()
+        self._enqueue(_Op("a", keys + argv, len(keys), checks, fut))
+        return await fut
+
+    def adjust(self, deltas: Sequence[Delta], *, shared: bool = True) -> None:
+        """Apply signed changes (in the background); ``shared=False``: the charge was local (outage)."""
+        deltas = [d for d in deltas if d.amount]
+        if not deltas:
+            return
+        if not shared or not self._up:
+            self.local.adjust(deltas)
+            return
+        keys = [self.prefix + d.key for d in deltas]
+        argv: list[Any] = []
+        for d in deltas:
+            argv += (d.amount, d.ttl_ms)
+        self._enqueue(_Op("d", keys + argv, len(keys)))
+
+    def _local_acquire(self, checks: Sequence[Check]) -> Verdict:
+        v = self.local.acquire_now(checks)
+        return Verdict(v.ok, v.denied, v.used, shared=False)
+
+    async def read(self, checks: Sequence[Check]) -> list[tuple[int, int]]:
+        if not self._up or self._client is None:
+            return self.local.read_now(checks)
+        keys = [self.prefix + k for c in checks for k in (c.key, c.prev_key)]
+        try:
+            raw = await asyncio.wait_for(self._client.mget(keys), self._timeout * 2)
+        except Exception as exc:
+            self._mark_down(exc)
+            return self.local.read_now(checks)
+        vals = [int(v) if v is not None else 0 for v in raw]
+        return [(vals[2 * i], vals[2 * i + 1]) for i in range(len(checks))]
+
+    def status(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"backend": self.name, "shared": self._up, "outages": self._outages}
+        if not self._up:
+            out["degraded"] = "redis unreachable: enforcing local (per-process) limits"
+            out["down_since"] = self._down_since
+        return out
+
+    async def aclose(self) -> None:
+        self._closed = True
+        if self._reconnect is not None:
+            self._reconnect.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconnect
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        if self._client is not None:
+            await self._client.aclose()
+
+    # --- batching ---------------------------------------------------------------------------------
+
+    def _enqueue(self, op: _Op) -> None:
+        self._pending.append(op)
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self._spawn_flush)
+
+    def _spawn_flush(self) -> None:
+        self._scheduled = False
+        ops, self._pending = self._pending, []
+        if not ops:
+            return
+        task = asyncio.get_running_loop().create_task(self._flush(ops))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _flush(self, ops: list[_Op]) -> None:
+        try:
+            results = await asyncio.wait_for(self._execute(ops), self._timeout * 2)
+        except Exception as exc:  # connection refused/reset, timeout, script error: go local
+            self._mark_down(exc)
+            for op in ops:
+                if op.future is not None and not op.future.done():
+                    assert op.checks is not None
+                    op.future.set_result(self._local_acquire(op.checks))
+            return
+        for op, res in zip(ops, results, strict=True):
+            if op.future is None or op.future.done():
+                continue
+            assert op.checks is not None
+            denied = int(res[0]) - 1
+            used = tuple((int(res[2 * i + 1]), int(res[2 * i + 2])) for i in range(len(op.checks)))
+            op.future.set_result(Verdict(denied < 0, denied, used))
+
+    async def _execute(self, ops: list[_Op]) -> list[Any]:
+        from redis.exceptions import NoScriptError
+
+        assert self._client is not None
+        results: list[Any] = [None] * len(ops)
+        todo = list(range(len(ops)))
+        for attempt in range(2):
+            async with self._client.pipeline(transaction=False) as pipe:
+                for i in todo:
+                    op = ops[i]
+                    pipe.evalsha(_SHA[op.script], op.nkeys, *op.args)
+                out = await pipe.execute(raise_on_error=False)
+            missing = []
+            for i, res in zip(todo, out, strict=True):
+                if isinstance(res, NoScriptError) and attempt == 0:
+                    missing.append(i)
+                elif isinstance(res, Exception):
+                    raise res
+                else:
+                    results[i] = res
+            if not missing:
+                break
+            for text in _SCRIPTS.values():  # Redis restarted: its script cache is empty
+                await self._client.script_load(text)
+            todo = missing
+        return results
+
+    # --- outage and reconnection ------------------------------------------------------------------
+
+    def _mark_down(self, exc: BaseException) -> None:
+        if self._closed:
+            return
+        if self._up or self._down_since is None:
+            self._up = False
+            self._down_since = time.time()
+            self._outages += 1
+            log.warning(
+                "limits: redis unreachable; enforcing local (per-process) limits until it is back",
+                extra={"error": type(exc).__name__},
+            )
+        if self._reconnect is None or self._reconnect.done():
+            self._reconnect = asyncio.get_running_loop().create_task(self._reconnect_loop())
+
+    async def _reconnect_loop(self) -> None:
+        while not self._closed:
+            await asyncio.sleep(self._reconnect_s)
+            try:
+                await self._ping()
+            except Exception:
+                continue
+            self._up = True
+            down = time.time() - (self._down_since or time.time())
+            self._down_since = None
+            log.info("limits: redis reachable again; limits are shared", extra={"outage_s": round(down, 1)})
+            return
