@@ -260,6 +260,77 @@ class DispatchConfig(_Strict):
     load_balancing: Literal["weighted", "least_busy", "latency"] = "weighted"
 
 
+class LedgerConfig(_Strict):
+    """Where every call is recorded (``switchman report``, ``/dashboard``, alerts)."""
+
+    enabled: bool = True
+    #: SQLAlchemy URL; default ``sqlite:///{data_dir}/ledger.db`` (WAL). PostgreSQL:
+    #: ``postgresql+psycopg://user:${PGPASSWORD}@host:5432/db``.
+    url: SecretStr | None = None
+    #: Directory for the default SQLite file and the spool (relative to the working directory).
+    data_dir: str = ".switchman"
+    #: Rows written per database round trip, and the longest a record waits in memory, seconds.
+    batch_size: int = Field(500, gt=0)
+    flush_interval_s: float = Field(1.0, gt=0)
+    #: Records kept in memory while the database is slow before they go to the spool.
+    queue_max: int = Field(50_000, gt=0)
+    #: Where records wait (JSONL) while the database is unreachable; default ``{data_dir}/spool``.
+    spool_dir: str | None = None
+    spool_max_bytes: int = Field(512 * 1024 * 1024, gt=0)
+    #: Store prompt and response bodies (off by default; also per router with ``store_bodies_routers``).
+    store_bodies: bool = False
+    store_bodies_routers: list[str] = Field(default_factory=list)
+    #: Delete records older than this many days (0 = keep forever), in batches of ``retention_batch``.
+    retention_days: float = Field(0, ge=0)
+    retention_batch: int = Field(5000, gt=0)
+    #: Apply pending migrations at startup (``switchman db upgrade`` does it by hand).
+    migrate: bool = True
+    #: How long one write waits for a locked (SQLite) or unreachable (PostgreSQL) database, seconds.
+    timeout_s: float = Field(5.0, gt=0)
+
+
+AlertKind = Literal["cost_per_request", "strong_share", "error_rate", "p99_latency", "quality"]
+
+
+class AlertRuleConfig(_Strict):
+    """One alert rule, evaluated over the last ``window_s`` seconds of the ledger.
+
+    ``cost_per_request``, ``strong_share`` and ``quality`` compare the window with the trailing
+    ``baseline_window_s`` before it and fire when the change passes ``threshold`` percent (up for cost
+    and strong share, down for quality); ``error_rate`` fires above ``threshold`` (a share, 0..1);
+    ``p99_latency`` fires above ``threshold`` milliseconds.
+    """
+
+    name: str
+    kind: AlertKind
+    threshold: float = Field(ge=0)
+    window_s: float = Field(3600, gt=0)
+    baseline_window_s: float = Field(86400, gt=0)
+    #: Only requests served by this model (``quality``, ``p99_latency``, ``error_rate``), or routed by
+    #: this router.
+    model: str | None = None
+    router: str | None = None
+    #: Fewer requests than this in the window (or baseline) never fire.
+    min_requests: int = Field(20, ge=1)
+
+
+class AlertsConfig(_Strict):
+    enabled: bool = True
+    interval_s: float = Field(60, gt=0)
+    #: A firing rule is not repeated within this many seconds.
+    dedup_s: float = Field(3600, ge=0)
+    #: POSTed a JSON body per firing alert (may be an env reference).
+    webhook_url: SecretStr | None = None
+    rules: list[AlertRuleConfig] = Field(default_factory=list)
+
+
+class DashboardConfig(_Strict):
+    enabled: bool = True
+    #: Bearer key required by ``/dashboard`` (an env reference, e.g. ``${SWITCHMAN_ADMIN_KEY}``);
+    #: unset = open to anyone who can reach the port.
+    admin_key: SecretStr | None = None
+
+
 class Config(_Strict):
     server: ServerConfig = Field(default_factory=ServerConfig)
     dispatch: DispatchConfig = Field(default_factory=DispatchConfig)
@@ -270,6 +341,9 @@ class Config(_Strict):
     tiers: list[Tier] = Field(default_factory=lambda: ["small", "medium", "large"])
     #: Model whose price is the baseline for savings (defaults to the most expensive model).
     baseline_model: str | None = None
+    ledger: LedgerConfig = Field(default_factory=LedgerConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     #: Virtual API keys (``switchman keys``), limits/quotas/budgets, and where their counters live.
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

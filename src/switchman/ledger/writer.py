@@ -1,0 +1,234 @@
+"""The ledger writer: a record sink that batches rows off the hot path and never loses one.
+
+``submit`` only appends to an in-memory deque (well under a microsecond). A background task drains it
+every ``flush_interval_s`` (or as soon as a batch is full) and writes the batch in a worker thread. When
+the database fails, the batch goes to the :class:`~switchman.ledger.spool.Spool` on local disk and the
+writer keeps spooling until a retry (with backoff) succeeds; then the spool is replayed. The gateway
+never waits for the database.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Insert, insert
+from sqlalchemy.engine import Engine
+from sqlalchemy.exc import SQLAlchemyError
+
+from switchman.config.model import LedgerConfig
+from switchman.ledger import db
+from switchman.ledger.retention import delete_older_than
+from switchman.ledger.rows import to_row
+from switchman.ledger.spool import Spool
+from switchman.ledger.tables import calls
+from switchman.records import CallRecord
+
+log = logging.getLogger("switchman.ledger")
+
+RETRY_MIN_S, RETRY_MAX_S = 0.5, 5.0
+RETENTION_EVERY_S = 3600.0
+
+
+def insert_ignoring_duplicates(engine: Engine) -> Insert:
+    """INSERT that skips ids already present (makes spool replays idempotent)."""
+    name = engine.dialect.name
+    if name == "sqlite":
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(calls).on_conflict_do_nothing(index_elements=["id"])
+    if name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(calls).on_conflict_do_nothing(index_elements=["id"])
+    return insert(calls)
+
+
+class LedgerWriter:
+    """A :class:`~switchman.serving.state.RecordSink` that writes every call to the ledger."""
+
+    def __init__(self, cfg: LedgerConfig, *, engine: Engine | None = None) -> None:
+        self.cfg = cfg
+        self._engine = engine
+        self._queue: deque[CallRecord] = deque()
+        self._wake: asyncio.Event | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._retention: asyncio.Task[None] | None = None
+        self._closing = False
+        self._migrated = False
+        self._retry_at = 0.0
+        self._backoff = RETRY_MIN_S
+        self.spool = Spool(db.spool_dir(cfg), cfg.spool_max_bytes)
+        self.written = 0
+        self.db_up = True
+        self._body_routers = frozenset(cfg.store_bodies_routers)
+        self._insert: Insert | None = None
+
+    # -- the sink protocol --------------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._engine is None:
+            self._engine = db.make_engine(db.ledger_url(self.cfg), busy_timeout_s=self.cfg.timeout_s)
+        self._insert = insert_ignoring_duplicates(self._engine)
+        self._wake = asyncio.Event()
+        await self._ensure_schema()
+        self._task = asyncio.get_running_loop().create_task(self._run(), name="ledger-writer")
+        if self.cfg.retention_days > 0:
+            self._retention = asyncio.get_running_loop().create_task(self._retain(), name="ledger-retention")
+
+    def submit(self, record: CallRecord) -> None:
+        q = self._queue
+        q.append(record)
+        if len(q) == self.cfg.batch_size and self._wake is not None:
+            self._wake.set()
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._retention is not None:
+            self._retention.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._retention
+        if self._task is not None and self._wake is not None:
+            self._wake.set()
+            await self._task
+        await asyncio.to_thread(self.spool.close)
+        if self._engine is not None:
+            self._engine.dispose()
+
+    # -- observability ------------------------------------------------------------------------------
+    @property
+    def queue_depth(self) -> int:
+        return len(self._queue)
+
+    @property
+    def engine(self) -> Engine:
+        assert self._engine is not None, "LedgerWriter.start() first"
+        return self._engine
+
+    # -- the background task ------------------------------------------------------------------------
+    async def _run(self) -> None:
+        assert self._wake is not None
+        while True:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), self.cfg.flush_interval_s)
+            self._wake.clear()
+            try:
+                await self._flush()
+                if self.spool.has_pending() and self._may_try():
+                    await self._replay()
+            except Exception:  # the writer must survive anything; serving depends on it
+                log.exception("ledger writer: unexpected error; retrying")
+            if self._closing:
+                await self._drain_on_close()
+                return
+
+    async def _drain_on_close(self) -> None:
+        try:
+            await self._flush()
+        except Exception:
+            log.exception("ledger writer: final flush failed")
+
+    def _may_try(self) -> bool:
+        return self.db_up or time.monotonic() >= self._retry_at
+
+    async def _flush(self) -> None:
+        q = self._queue
+        while q:
+            # a database slower than the traffic: keep memory bounded by spooling the excess
+            excess = len(q) - self.cfg.queue_max
+            if excess > 0:
+                backlog = [q.popleft() for _ in range(excess)]
+                await asyncio.to_thread(self._spool, backlog)
+                continue
+            batch = [q.popleft() for _ in range(min(len(q), self.cfg.batch_size))]
+            if self._may_try() and await self._ensure_schema():
+                try:
+                    await asyncio.to_thread(self._write_records, batch)
+                    self._up()
+                    continue
+                except SQLAlchemyError as exc:
+                    self._down(exc)
+            await asyncio.to_thread(self._spool, batch)
+
+    def _spool(self, batch: list[CallRecord]) -> None:
+        self.spool.append(self._rows(batch))
+
+    def _write_records(self, batch: list[CallRecord]) -> None:
+        self._write(self._rows(batch))
+
+    def _rows(self, batch: list[CallRecord]) -> list[dict[str, Any]]:
+        everywhere, routers = self.cfg.store_bodies, self._body_routers
+        return [to_row(r, store_bodies=everywhere or r.router in routers) for r in batch]
+
+    def _write(self, rows: list[dict[str, Any]]) -> None:
+        assert self._insert is not None
+        with self.engine.begin() as conn:
+            conn.execute(self._insert, rows)
+        self.written += len(rows)
+
+    async def _replay(self) -> None:
+        for path in await asyncio.to_thread(self._claim):
+            try:
+                replayed = await asyncio.to_thread(self._replay_file, path)
+            except SQLAlchemyError as exc:
+                await asyncio.to_thread(self.spool.release, path)
+                self._down(exc)
+                return
+            await asyncio.to_thread(self.spool.done, path, replayed)
+            log.info("ledger spool replayed", extra={"file": path.name, "rows": replayed})
+        self._up()
+
+    def _claim(self) -> list[Path]:
+        return list(self.spool.claim())
+
+    def _replay_file(self, path: Path) -> int:
+        replayed = 0
+        for rows in Spool.read(path, self.cfg.batch_size):
+            self._write(rows)
+            replayed += len(rows)
+        return replayed
+
+    async def _ensure_schema(self) -> bool:
+        if self._migrated or not self.cfg.migrate:
+            return True
+        try:
+            await asyncio.to_thread(db.upgrade, self.engine)
+        except SQLAlchemyError as exc:
+            self._down(exc)
+            return False
+        self._migrated = True
+        return True
+
+    def _down(self, exc: BaseException) -> None:
+        if self.db_up:
+            log.error(
+                "ledger database unavailable; spooling records to disk",
+                extra={"error": type(exc).__name__, "spool": str(self.spool.dir)},
+            )
+        else:
+            self._backoff = min(self._backoff * 2, RETRY_MAX_S)
+        self.db_up = False
+        self._retry_at = time.monotonic() + self._backoff
+
+    def _up(self) -> None:
+        if not self.db_up:
+            log.info("ledger database is back; replaying the spool")
+        self.db_up = True
+        self._backoff = RETRY_MIN_S
+
+    async def _retain(self) -> None:
+        while True:
+            cutoff = time.time() - self.cfg.retention_days * 86400
+            try:
+                deleted = await asyncio.to_thread(
+                    delete_older_than, self.engine, cutoff, self.cfg.retention_batch
+                )
+                if deleted:
+                    log.info("ledger retention", extra={"deleted": deleted})
+            except SQLAlchemyError as exc:
+                log.warning("ledger retention failed", extra={"error": type(exc).__name__})
+            await asyncio.sleep(RETENTION_EVERY_S)

@@ -1,0 +1,48 @@
+"""Ledger rows equal requests served, through a real gateway under concurrent mixed traffic."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from ledger_helpers import check_rows_match, ledger_yaml, mixed_load, wait_rows
+from ledger_pg import pg_url  # noqa: F401  (fixture)
+
+from conftest import SECRET, gateway_config, start_gateway, start_sim
+
+SIM = """
+models:
+  tiny-up: {answer_words: 12}
+  big-up: {answer_words: 30}
+"""
+
+
+def _sqlite_url(data_dir: Path) -> str:
+    return f"sqlite:///{data_dir / 'ledger.db'}"
+
+
+@pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
+async def test_rows_equal_requests_with_exact_usage(
+    backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if backend == "postgresql":
+        url: str | None = request.getfixturevalue("pg_url")
+    else:
+        url = None  # the default: SQLite (WAL) in the data directory
+    data = tmp_path / "data"
+    sim = start_sim(tmp_path, SIM)
+    gw = start_gateway(
+        tmp_path, gateway_config(sim.url, ledger_yaml(url, str(data))), env={"SIM_API_KEY": SECRET}
+    )
+    try:
+        served = await mixed_load(gw.url, 120)
+        read_url = url or _sqlite_url(data)
+        rows = wait_rows(read_url, len(served))
+        check_rows_match(served, rows)
+        assert {r["stream"] for r in rows.values()} == {True, False}
+        assert {r["model"] for r in rows.values()} == {"tiny", "big"}
+    finally:
+        gw.stop()
+        sim.stop()
+    # nothing spooled: the database was up the whole time
+    assert not list((data / "spool").glob("spool-*"))
