@@ -94,6 +94,13 @@ class RateLimited(ClientError):
         self.retry_after = retry_after
 
 
+class ServiceUnavailable(SwitchmanError):
+    """A service the gateway needs for this request (e.g. the key store) cannot be reached."""
+
+    status = 503
+    error_type = "service_unavailable"
+
+
 class NoCandidate(ClientError):
     """No configured model can serve this request (capabilities, context window, permissions)."""
 
