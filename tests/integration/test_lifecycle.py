@@ -67,3 +67,24 @@ async def test_sigterm_drains_in_flight_requests(tmp_path: Path) -> None:
     finally:
         gw.stop()
         sim.stop()
+
+
+def test_workers_share_the_port_and_stop_together(tmp_path: Path) -> None:
+    sim = start_sim(tmp_path, SIM)
+    gw = start_gateway(tmp_path, CONFIG.format(url=sim.url), extra=["--workers", "2"])
+    try:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0, timeout=20)
+        for _ in range(4):
+            assert client.chat.completions.create(
+                model="slow", messages=[{"role": "user", "content": "hi"}]
+            ).model
+        deadline = time.monotonic() + 10
+        while gw.log_text().count("switchman listening") < 2 and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert gw.log_text().count("switchman listening") == 2
+        gw.popen.send_signal(signal.SIGTERM)
+        assert gw.popen.wait(15) == 0
+        assert gw.log_text().count('"stopped"') == 2
+    finally:
+        gw.stop()
+        sim.stop()
