@@ -4,7 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
+from limits_support import backend
+
 from switchman.limits import Check, Delta, LimitBackend
+
+__all__ = ["backend"]
 
 
 def check(name: str, amount: int, limit: int, *, bucket: int = 100, weight: float = 0.0) -> Check:

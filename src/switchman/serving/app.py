@@ -10,6 +10,7 @@ from aiohttp.typedefs import Handler
 
 from switchman.config.model import Config
 from switchman.serving import routes
+from switchman.serving.guard import attach_limits
 from switchman.serving.keys import STATE
 from switchman.serving.observe import attach_observability
 from switchman.serving.runtime import Runtime
@@ -49,6 +50,7 @@ def create_app(config: Config, *, config_path: Path | None = None) -> web.Applic
     # aiohttp's own limit sits just above ours so that our handler produces the OpenAI-shaped 413.
     app = web.Application(client_max_size=config.server.max_body_bytes + 1, middlewares=[_errors])
     app[STATE] = state
+    attach_limits(app, state, config)
     attach_observability(app, state, config)
     app.router.add_post("/v1/chat/completions", routes.chat_completions)
     app.router.add_post("/chat/completions", routes.chat_completions)

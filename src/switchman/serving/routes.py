@@ -15,6 +15,7 @@ from switchman.dispatch import CallTrace
 from switchman.errors import InvalidRequest, RequestTooLarge, SwitchmanError, retry_after_of, to_openai_error
 from switchman.records import CallRecord
 from switchman.routing.request import LatencyClass, RequestInfo
+from switchman.serving.guard import GUARD
 from switchman.serving.keys import H_MODEL, H_REQUEST_ID, H_ROUTE, STATE
 from switchman.serving.runtime import Runtime
 from switchman.serving.streaming import stream_answer
@@ -79,6 +80,8 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 
 
 async def _chat(request: web.Request, runtime: Runtime, record: CallRecord, t0: float) -> web.StreamResponse:
+    guard = request.app[GUARD]
+    key = await guard.authenticate(runtime, request.headers)  # 401 before anything is read
     max_bytes = runtime.config.server.max_body_bytes
     if request.content_length is not None and request.content_length > max_bytes:
         raise RequestTooLarge(
@@ -90,8 +93,9 @@ async def _chat(request: web.Request, runtime: Runtime, record: CallRecord, t0: 
         raise RequestTooLarge(f"request body is over the limit of {max_bytes} bytes") from None
     req = parse_chat_request(raw, max_bytes=max_bytes)
     record.requested_model, record.stream = req.model, req.stream
-    info = _request_info(runtime, req, request.headers)
-    decision = runtime.decide(info)
+    info = guard.authorize(runtime, _request_info(runtime, req, request.headers), key)
+    record.key_id = info.key_id
+    decision = await guard.admit(runtime, info, key, runtime.decide(info), record.request_id)
     record.router = decision.policy
     record.route = decision.short()
     record.chain = [
@@ -137,5 +141,6 @@ async def readyz(request: web.Request) -> web.Response:
         "providers": sorted(rt.providers),
         "simulated": rt.config.simulated,
         "reloads": state.reloads,
+        "limits": request.app[GUARD].status(),
     }
     return json_response(body, 200 if ready else 503)
