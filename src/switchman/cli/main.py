@@ -6,6 +6,8 @@ import click
 
 from switchman import __version__
 from switchman.cli.config_cmd import config_group
+from switchman.cli.keys import keys_group
+from switchman.cli.report import db_group, report
 from switchman.cli.route import route, routes_group
 from switchman.cli.serve import serve
 from switchman.cli.sim import sim
@@ -20,6 +22,9 @@ def cli() -> None:
 cli.add_command(serve)
 cli.add_command(sim)
 cli.add_command(config_group)
+cli.add_command(keys_group)
+cli.add_command(report)
+cli.add_command(db_group)
 cli.add_command(route)
 cli.add_command(routes_group)
 
