@@ -11,6 +11,7 @@ Behaviour is chosen by the model name, so the same fake serves provider tests an
 - ``claude-busy``: 429 rate_limit_error with ``retry-after: 7``; ``claude-overloaded``: 529;
 - ``claude-stream-overloaded``: a stream whose first event after ``message_start`` is an overloaded error;
 - ``claude-cut``: a stream that stops after two text deltas (no ``message_stop``);
+- ``claude-huge``: a stream with a 700 kB text delta, every event split across 1000-byte writes, CRLF;
 - any other name: a "model" that calls the first tool when tools are offered, answers from the tool
   result when one comes back, and otherwise says ``Hello! You said: <last user text>``.
 """
@@ -217,7 +218,10 @@ class FakeAnthropic:
         async def send(event: JSON, *, validate: bool = True) -> None:
             if validate:
                 _EVENT.validate_python(event)
-            await resp.write(f"event: {event['type']}\ndata: ".encode() + orjson.dumps(event) + b"\n\n")
+            raw = f"event: {event['type']}\ndata: ".encode() + orjson.dumps(event) + b"\r\n\r\n"
+            step = 1000 if body["model"] == "claude-huge" else len(raw)
+            for k in range(0, len(raw), step):  # claude-huge: events split across many writes
+                await resp.write(raw[k : k + step])
 
         start = {**msg, "content": [], "stop_reason": None, "stop_sequence": None}
         start["usage"] = {**msg["usage"], "output_tokens": 1}
@@ -233,7 +237,10 @@ class FakeAnthropic:
                 await send(
                     {"type": "content_block_start", "index": i, "content_block": {"type": "text", "text": ""}}
                 )
-                for piece in re.findall(r"\S+\s*", block["text"]):
+                pieces = re.findall(r"\S+\s*", block["text"])
+                if body["model"] == "claude-huge":  # one delta far longer than aiohttp's line buffer
+                    pieces = [block["text"], "x" * 700_000]
+                for piece in pieces:
                     if body["model"] == "claude-cut" and deltas == 2:
                         return resp  # the connection ends without message_stop
                     deltas += 1

@@ -254,6 +254,15 @@ async def test_stream_text_with_usage(anthropic_provider: AnthropicProvider, ant
     assert last.data["usage"]["prompt_tokens_details"] == {"cached_tokens": 100}
 
 
+async def test_stream_with_huge_and_split_events(anthropic_provider: AnthropicProvider) -> None:
+    chunks = await collect(
+        anthropic_provider, chat([{"role": "user", "content": "big"}], stream=True), "claude-huge"
+    )
+    text = "".join(c.data["choices"][0]["delta"].get("content") or "" for c in chunks if c.has_choices)
+    assert text == "Hello! You said: big" + "x" * 700_000
+    assert chunks[-1].usage is not None
+
+
 async def test_stream_tool_calls(anthropic_provider: AnthropicProvider) -> None:
     req = chat([{"role": "user", "content": "Weather in Tokyo"}], tools=[WEATHER_TOOL], stream=True)
     chunks = await collect(anthropic_provider, req)

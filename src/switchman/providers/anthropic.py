@@ -87,22 +87,8 @@ class AnthropicProvider(HTTPProviderBase):
             async with self._post(body, timeout) as resp:
                 if resp.status >= 400:
                     raise self.error_from_status(resp.status, await resp.read(), resp.headers)
-                data: list[bytes] = []
-                async for line in resp.content:
-                    line = line.rstrip(b"\r\n")
-                    if line.startswith(b"data:"):
-                        data.append(line[5:].removeprefix(b" "))
-                        continue
-                    if line or not data:
-                        continue  # event names, comments, repeated blank lines
-                    event = loads_object(b"\n".join(data), self.name)
-                    data.clear()
-                    for chunk in translator.feed(event):
-                        yield chunk
-                    if translator.finished:
-                        return
-                if data:  # the last event, when the upstream did not end it with a blank line
-                    for chunk in translator.feed(loads_object(b"\n".join(data), self.name)):
+                async for payload in sse_data(resp.content):
+                    for chunk in translator.feed(loads_object(payload, self.name)):
                         yield chunk
                     if translator.finished:
                         return
@@ -115,3 +101,28 @@ class AnthropicProvider(HTTPProviderBase):
                 f"{self.name}: stream connection failed: {type(exc).__name__}", provider=self.name
             ) from None
         raise UpstreamBadResponse(f"{self.name}: stream ended before message_stop", provider=self.name)
+
+
+async def sse_data(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+    """The ``data`` of each server-sent event (multi-line data joined with newlines).
+
+    Reads whatever arrives and splits lines itself: aiohttp's line iterator refuses long lines (over 128 kB
+    in 3.13, 512 kB in 3.14), and one event (a large tool input or server-tool result) may be longer.
+    """
+    buf = bytearray()
+    data: list[bytes] = []
+    eof = False
+    while not eof:
+        piece = await content.readany()
+        eof = not piece
+        buf += piece if piece else b"\n\n"  # flush a last event the upstream did not end with a blank line
+        start = 0
+        while (end := buf.find(b"\n", start)) >= 0:
+            line = bytes(buf[start:end]).rstrip(b"\r")
+            start = end + 1
+            if line.startswith(b"data:"):
+                data.append(line[5:].removeprefix(b" "))
+            elif not line and data:
+                yield b"\n".join(data)
+                data = []
+        del buf[:start]
