@@ -82,7 +82,7 @@ class AnthropicProvider(HTTPProviderBase):
 
     async def stream(self, req: ChatRequest, *, model: str, timeout: float) -> AsyncIterator[ChatChunk]:
         body = self.request_body(req, model, stream=True)
-        translator = StreamTranslator(self.name)
+        translator = StreamTranslator(self.name, self.redact)
         try:
             async with self._post(body, timeout) as resp:
                 if resp.status >= 400:

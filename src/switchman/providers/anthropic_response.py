@@ -7,7 +7,7 @@ event stream, :func:`stream_error` for ``error`` events inside a stream.
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import orjson
@@ -97,12 +97,12 @@ def chat_response(data: JSON, provider: str) -> ChatResponse:
     return response_from_json(out)
 
 
-def stream_error(data: JSON, provider: str) -> UpstreamError:
+def stream_error(data: JSON, provider: str, redact: Callable[[str], str] = str) -> UpstreamError:
     """The error an ``error`` event inside a stream stands for (``overloaded_error`` is a retryable 529)."""
     err = data.get("error")
     etype = err.get("type") if isinstance(err, dict) else None
     message = err.get("message") if isinstance(err, dict) else None
-    text = f"{provider}: upstream stream error {etype or 'unknown'}: {str(message or '')[:300]}"
+    text = f"{provider}: upstream stream error {etype or 'unknown'}: {redact(str(message or ''))[:300]}"
     if etype == "rate_limit_error":
         return UpstreamRateLimited(text, provider=provider, upstream_status=429, code=etype)
     if etype in ("invalid_request_error", "request_too_large"):
@@ -121,8 +121,9 @@ class StreamTranslator:
     after ``message_start`` still happens before the first chunk (dispatch can then fall back).
     """
 
-    def __init__(self, provider: str) -> None:
+    def __init__(self, provider: str, redact: Callable[[str], str] = str) -> None:
         self.provider = provider
+        self._redact = redact
         self.finished = False
         self._id = "chatcmpl-anthropic"
         self._model = ""
@@ -171,7 +172,7 @@ class StreamTranslator:
                 self._chunk(None, usage=usage_of(self._counts)),
             ]
         if etype == "error":
-            raise stream_error(event, self.provider)
+            raise stream_error(event, self.provider, self._redact)
         return []  # ping, content_block_stop, and event types added later
 
     def _block_start(self, event: JSON) -> list[ChatChunk]:
