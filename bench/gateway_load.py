@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import importlib.util
 import json
 import os
 import platform
@@ -59,6 +60,7 @@ class Row:
     sim_cpu_ms_per_req: float
     loadgen_cpu_ms_per_req: float
     rss_mb: float
+    others_cpu_cores: float  # CPU used by processes outside this benchmark during the scenario (cores)
     first_error: str | None = None
 
 
@@ -149,6 +151,12 @@ def rss_mb(pid: int) -> float:
     return 0.0
 
 
+def machine_busy() -> float:
+    """CPU seconds all CPUs spent busy since boot (everything but idle and iowait)."""
+    v = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    return (sum(v[:8]) - v[3] - v[4]) / TICK
+
+
 def children_cpu() -> float:
     ru = resource.getrusage(resource.RUSAGE_CHILDREN)
     return ru.ru_utime + ru.ru_stime
@@ -229,8 +237,11 @@ def bench_target(
         for conc in plan.concurrencies:
             n = plan.requests if conc > 1 else max(200, plan.requests // 4)
             cpu0, sim0, gen0 = cpu_seconds(proxy.pid), cpu_seconds(sim_pid), children_cpu()
+            busy0, wall0 = machine_busy(), time.monotonic()
             r = drive(procs, plan, port, model, mode == "stream", conc, n)
             cpu1, sim1, gen1 = cpu_seconds(proxy.pid), cpu_seconds(sim_pid), children_cpu()
+            ours = (cpu1 - cpu0) + (sim1 - sim0) + (gen1 - gen0)
+            others = max(0.0, machine_busy() - busy0 - ours) / (time.monotonic() - wall0)
             ok = max(r["ok"], 1)
             lat = r["latencies_ms"]
             rows.append(
@@ -248,6 +259,7 @@ def bench_target(
                     sim_cpu_ms_per_req=(sim1 - sim0) * 1000 / ok,
                     loadgen_cpu_ms_per_req=(gen1 - gen0) * 1000 / ok,
                     rss_mb=rss_mb(proxy.pid),
+                    others_cpu_cores=others,
                     first_error=r["first_error"],
                 )
             )
@@ -267,9 +279,7 @@ def start_target(
     if name == "passthrough":
         cmd = [PY, str(BENCH / "passthrough.py"), str(port), upstream, args.loop]
     elif name == "switchman":
-        cmd = [*SWITCHMAN, "serve", "--config", str(args.config), "--port", str(port)]
-        if args.loop != "default":
-            cmd += ["--loop", args.loop]
+        cmd = [*SWITCHMAN, "serve", "--config", str(args.config), "--port", str(port), "--loop", args.loop]
     elif name == "litellm":
         if not LITELLM.exists():
             raise SystemExit(f"{LITELLM} not found: run bash bench/litellm/setup.sh first")
@@ -307,9 +317,9 @@ def ratios(rows: list[Row]) -> list[dict[str, Any]]:
 def markdown(rows: list[dict[str, Any]]) -> str:
     head = (
         "| target | mode | conc | req/s | × pass-through | p50 ms | p99 ms | CPU ms/req | × pass-through CPU "
-        "| proxy core busy | sim CPU ms/req | loadgen CPU ms/req | RSS MB | errors |"
+        "| proxy core busy | sim CPU ms/req | loadgen CPU ms/req | RSS MB | other load (cores) | errors |"
     )
-    lines = [head, "|" + "---|" * head.count("|")[:-1] if False else "|" + "---|" * (head.count("|") - 1)]
+    lines = [head, "|" + "---|" * (head.count("|") - 1)]
     for d in rows:
         x = f"{d['rps_vs_passthrough']:.2f}" if d["rps_vs_passthrough"] is not None else "-"
         c = f"{d['cpu_vs_passthrough']:.2f}" if d["cpu_vs_passthrough"] is not None else "-"
@@ -317,7 +327,7 @@ def markdown(rows: list[dict[str, Any]]) -> str:
             f"| {d['target']} | {d['mode']} | {d['concurrency']} | {d['rps']:,.0f} | {x} | {d['p50_ms']:.2f} "
             f"| {d['p99_ms']:.2f} | {d['cpu_ms_per_req']:.3f} | {c} | {d['proxy_core_util'] * 100:.0f} % "
             f"| {d['sim_cpu_ms_per_req']:.3f} | {d['loadgen_cpu_ms_per_req']:.3f} | {d['rss_mb']:.0f} "
-            f"| {d['errors']} |"
+            f"| {d['others_cpu_cores']:.2f} | {d['errors']} |"
         )
     return "\n".join(lines)
 
@@ -340,9 +350,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--client", choices=("raw", "aiohttp"), default="raw", help="load generator client")
     ap.add_argument(
         "--loop",
-        choices=("default", "asyncio", "uvloop"),
-        default="default",
-        help="event loop of switchman and the pass-through (default: each one's own default)",
+        choices=("auto", "asyncio", "uvloop"),
+        default="auto",
+        help="event loop of switchman and the pass-through alike (auto: uvloop when importable)",
     )
     ap.add_argument("--no-pin", dest="pin", action="store_false", help="do not pin processes to CPUs")
     ap.add_argument("--config", type=Path, default=BENCH / "configs" / "fixed.yaml", help="switchman config")
@@ -356,6 +366,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         help="write JSON results to PATH (or stdout with no PATH / '-')",
     )
     args = ap.parse_args(argv)
+    if args.loop == "auto":
+        args.loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
     if args.pin and (not hasattr(os, "sched_setaffinity") or (os.cpu_count() or 1) < 2):
         args.pin = False
     return args

@@ -118,6 +118,9 @@ class ChatChunk:
     usage: Usage | None = None
     #: True for chunks that carry choices (content, tool calls, finish_reason).
     has_choices: bool = field(default=True)
+    #: Hint from the provider: the next chunk is already received, so the server may hold this one back
+    #: and write both in one go (fewer socket writes; never delays a chunk).
+    more_buffered: bool = False
 
 
 def parse_chat_request(raw: bytes, *, max_bytes: int) -> ChatRequest:

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import click
@@ -30,6 +31,13 @@ log = logging.getLogger("switchman.serve")
     "--reload-config", is_flag=True, help="Reload when the config file changes (SIGHUP always does)."
 )
 @click.option("--log-level", default="info", show_default=True)
+@click.option(
+    "--loop",
+    type=click.Choice(["auto", "asyncio", "uvloop"]),
+    default="auto",
+    show_default=True,
+    help="Event loop (auto: uvloop when installed, e.g. pip install 'switchman[fast]').",
+)
 @click.option("--reuse-port", is_flag=True, hidden=True)
 def serve(
     config_path: str | None,
@@ -38,6 +46,7 @@ def serve(
     workers: int,
     reload_config: bool,
     log_level: str,
+    loop: str,
     reuse_port: bool,
 ) -> None:
     """Start the OpenAI-compatible gateway."""
@@ -55,7 +64,22 @@ def serve(
     if workers > 1:
         raise SystemExit(_supervise(workers, sys.argv[1:]))
     path = Path(config_path) if config_path else None
-    asyncio.run(_run(config, path, reload_config=reload_config, reuse_port=reuse_port))
+    with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
+        runner.run(_run(config, path, reload_config=reload_config, reuse_port=reuse_port))
+
+
+def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:
+    """uvloop's loop when asked for or (``auto``) installed; None = asyncio's default loop."""
+    if choice == "asyncio":
+        return None
+    try:
+        import uvloop
+    except ImportError:
+        if choice == "uvloop":
+            raise click.ClickException("--loop uvloop: uvloop is not installed") from None
+        return None
+    factory: Callable[[], asyncio.AbstractEventLoop] = uvloop.new_event_loop
+    return factory
 
 
 async def _run(config: Config, path: Path | None, *, reload_config: bool, reuse_port: bool) -> None:

@@ -67,18 +67,32 @@ class OpenAIProvider(HTTPProviderBase):
             ) as resp:
                 if resp.status >= 400:
                     raise self.error_from_status(resp.status, await resp.read(), resp.headers)
-                async for line in resp.content:
-                    if not line.startswith(b"data:"):
-                        continue  # comments, event names, blank separators
-                    payload = line[5:].strip()
-                    if payload == _DONE:
-                        return
-                    chunk = chunk_from_json(loads_object(payload, self.name))
-                    if chunk.has_choices and any(
-                        isinstance(c, dict) and c.get("finish_reason") for c in chunk.data["choices"]
-                    ):
-                        finished = True
-                    yield chunk
+                # Read whatever has arrived and split it into lines ourselves (cheaper than readline per
+                # line); chunks received together are flagged so the server can write them together.
+                buf = bytearray()
+                eof = False
+                while not eof:
+                    data = await resp.content.readany()
+                    if data:
+                        buf += data
+                        end = buf.rfind(b"\n") + 1
+                    else:  # end of body: a last line may lack its newline
+                        eof, end = True, len(buf)
+                    if not end:
+                        continue
+                    payloads = _data_payloads(bytes(buf[:end]))
+                    del buf[:end]
+                    last = len(payloads) - 1
+                    for i, payload in enumerate(payloads):
+                        if payload == _DONE:
+                            return
+                        chunk = chunk_from_json(loads_object(payload, self.name))
+                        chunk.more_buffered = i < last
+                        if chunk.has_choices and any(
+                            isinstance(c, dict) and c.get("finish_reason") for c in chunk.data["choices"]
+                        ):
+                            finished = True
+                        yield chunk
         except UpstreamError:
             raise
         except TIMEOUT_EXCEPTIONS:
@@ -89,3 +103,8 @@ class OpenAIProvider(HTTPProviderBase):
             ) from None
         if not finished:
             raise UpstreamBadResponse(f"{self.name}: stream ended before it finished", provider=self.name)
+
+
+def _data_payloads(text: bytes) -> list[bytes]:
+    """The payloads of the ``data:`` lines in complete SSE lines (comments, event names, blanks skipped)."""
+    return [line[5:].strip() for line in text.split(b"\n") if line.startswith(b"data:")]

@@ -56,30 +56,40 @@ async def stream_answer(
     usage: Usage | None = None
     chars = 0
     wants_usage = req.client_wants_usage
+    #: Events held back while the provider says the next chunk is already here (one write for all).
+    pending: list[bytes] = []
     try:
         await resp.prepare(request)
         record.ttft_ms = (time.perf_counter() - t0) * 1000
         chunk = opened.first
-        while True:
-            if chunk.usage is not None:
-                usage = chunk.usage
-            if chunk.has_choices or wants_usage:
-                chunk.data["model"] = model
-                chars += len(chunk_text(chunk.data))
-                await resp.write(sse_event(chunk.data))
-            try:
-                chunk = await asyncio.wait_for(anext(opened.rest), max(deadline - time.monotonic(), 0.001))
-            except StopAsyncIteration:
-                break
-        await resp.write(SSE_DONE)
+        # One timer for the whole stream (a wait_for per chunk costs a task and a timer each).
+        async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
+            while True:
+                if chunk.usage is not None:
+                    usage = chunk.usage
+                if chunk.has_choices or wants_usage:
+                    chunk.data["model"] = model
+                    chars += len(chunk_text(chunk.data))
+                    pending.append(sse_event(chunk.data))
+                    if not chunk.more_buffered:
+                        data = b"".join(pending)
+                        pending.clear()  # before the await: a failed write must not be repeated
+                        await resp.write(data)
+                try:
+                    chunk = await anext(opened.rest)
+                except StopAsyncIteration:
+                    break
+        pending.append(SSE_DONE)
+        await resp.write(b"".join(pending))
     except (UpstreamError, TimeoutError) as exc:
         if not isinstance(exc, UpstreamError):
             exc = UpstreamError("request deadline passed mid-stream", code="deadline")
         record.truncated = True
         record.status, body = to_openai_error(exc)
         record.error = type(exc).__name__
+        pending.append(sse_event(body))
         with contextlib.suppress(ConnectionResetError, RuntimeError):
-            await resp.write(sse_event(body))
+            await resp.write(b"".join(pending))
     except (ConnectionResetError, asyncio.CancelledError):
         record.truncated, record.status, record.error = True, CLIENT_CLOSED, "ClientDisconnected"
         raise
