@@ -9,11 +9,20 @@ from __future__ import annotations
 from aiohttp import web
 
 from switchman.config.model import Config
+from switchman.serving.metrics import METRICS, Metrics, metrics_handler
 from switchman.serving.state import GatewayState
 
 
 def attach_observability(app: web.Application, state: GatewayState, config: Config) -> None:
-    from switchman.ledger.writer import LedgerWriter
-
+    metrics = Metrics()
+    # read at scrape time: the runtime (and its dispatcher) is swapped on reload
+    metrics.breaker_source = lambda: state.runtime.dispatcher.health.breaker_states()
+    app[METRICS] = metrics
+    app.router.add_get("/metrics", metrics_handler)
+    state.sinks.append(metrics)
     if config.ledger.enabled:
-        state.sinks.append(LedgerWriter(config.ledger))
+        from switchman.ledger.writer import LedgerWriter
+
+        writer = LedgerWriter(config.ledger)
+        metrics.watch_ledger(writer)
+        state.sinks.append(writer)
