@@ -26,6 +26,9 @@ from switchman.limits.windows import retry_after
 
 log = logging.getLogger("switchman.limits")
 
+#: How often a queued request re-checks a token or budget limit (reconciliation may free room early).
+POLL_S = 0.25
+
 
 @dataclass(frozen=True, slots=True)
 class Ask:
@@ -146,7 +149,7 @@ class Limiter:
             model, cost = candidates[i]
             specs = self._specs(cfg, ask, model, cost, time.time())
             if not specs:
-                return Admission(None, order[pos:])
+                return Admission(None, order[pos:], tuple(skipped))
             verdict = await self.backend.acquire([s.check for s in specs])
             self._observe(specs, verdict.used, verdict.ok)
             if verdict.ok:
@@ -185,9 +188,11 @@ class Limiter:
         self.waiting += 1
         try:
             while True:
-                if ra is None or time.monotonic() + ra > deadline:
+                left = deadline - time.monotonic()
+                if ra is None or left <= 0 or (ra > left and spec.unit == "requests"):
                     raise _refused(spec, ra)
-                await asyncio.sleep(max(ra, 0.005) + random.uniform(0, 0.01))
+                # token pre-charges are often refunded early by reconciliation: poll for that too
+                await asyncio.sleep(min(max(ra, 0.005), left, POLL_S) + random.uniform(0, 0.01))
                 specs = self._specs(cfg, ask, model, cost, time.time())
                 verdict = await self.backend.acquire([s.check for s in specs])
                 self._observe(specs, verdict.used, verdict.ok)
