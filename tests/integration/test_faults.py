@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import Proc, start_gateway, start_sim
+from helpers import Proc, start_gateway, start_sim
 
 FAULTY = [
     "p5xx",

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import openai
 
-from conftest import start_gateway, start_sim
+from helpers import start_gateway, start_sim
 
 SIM = """
 models:

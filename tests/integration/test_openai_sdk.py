@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import SECRET, Proc
+from helpers import SECRET, Proc
 
 
 def client(gw: Proc) -> openai.OpenAI:

@@ -11,7 +11,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import Proc, gateway_config, start_gateway, start_sim
+from helpers import Proc, gateway_config, start_gateway, start_sim
 
 SLOW_SIM = """
 models:
