@@ -9,7 +9,7 @@ import httpx
 import openai
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import SECRET, gateway_config, start_gateway, start_sim
+from helpers import SECRET, gateway_config, start_gateway, start_sim
 from ledger.ledger_helpers import expected_cost, ledger_yaml, mixed_load, read_rows
 
 SIM = """

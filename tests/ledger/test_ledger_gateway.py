@@ -8,7 +8,7 @@ import pytest
 from ledger_helpers import check_rows_match, ledger_yaml, mixed_load, wait_rows
 from ledger_pg import pg_url  # noqa: F401  (fixture)
 
-from conftest import SECRET, gateway_config, start_gateway, start_sim
+from helpers import SECRET, gateway_config, start_gateway, start_sim
 
 SIM = """
 models:

@@ -10,7 +10,7 @@ from ledger_helpers import check_rows_match, ledger_yaml, mixed_load, read_rows,
 from ledger_pg import pg_url  # noqa: F401  (fixture)
 from tcp_proxy import TCPProxy
 
-from conftest import SECRET, free_port, gateway_config, start_gateway, start_sim
+from helpers import SECRET, free_port, gateway_config, start_gateway, start_sim
 
 SIM = "models:\n  tiny-up: {answer_words: 12}\n  big-up: {answer_words: 30}\n"
 

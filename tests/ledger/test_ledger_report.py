@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from ledger_helpers import Served, expected_cost, ledger_yaml, mixed_load, wait_rows
 
-from conftest import SECRET, gateway_config, start_gateway, start_sim
+from helpers import SECRET, gateway_config, start_gateway, start_sim
 
 SIM = "models:\n  tiny-up: {answer_words: 12}\n  big-up: {answer_words: 30}\n"
 
