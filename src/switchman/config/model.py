@@ -295,9 +295,10 @@ AlertKind = Literal["cost_per_request", "strong_share", "error_rate", "p99_laten
 class AlertRuleConfig(_Strict):
     """One alert rule, evaluated over the last ``window_s`` seconds of the ledger.
 
-    ``cost_per_request``, ``strong_share`` and ``quality`` compare the window with the trailing
-    ``baseline_window_s`` before it and fire when the change passes ``threshold`` percent (up for cost
-    and strong share, down for quality); ``error_rate`` fires above ``threshold`` (a share, 0..1);
+    ``cost_per_request`` and ``quality`` compare the window with the trailing ``baseline_window_s``
+    before it and fire when the change passes ``threshold`` percent (cost up, quality down);
+    ``strong_share`` fires when the share of requests served by the strongest tier rises by more than
+    ``threshold`` percentage points; ``error_rate`` fires above ``threshold`` (a share, 0..1);
     ``p99_latency`` fires above ``threshold`` milliseconds.
     """
 

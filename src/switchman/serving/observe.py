@@ -26,3 +26,9 @@ def attach_observability(app: web.Application, state: GatewayState, config: Conf
         writer = LedgerWriter(config.ledger)
         metrics.watch_ledger(writer)
         state.sinks.append(writer)
+        if config.alerts.enabled and config.alerts.rules:
+            from switchman.alerts.runner import AlertRunner
+
+            top = config.tiers[-1]
+            strong = {name for name, m in config.models.items() if m.tier == top}
+            state.sinks.append(AlertRunner(config.alerts, config.ledger, strong))
