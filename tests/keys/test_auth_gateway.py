@@ -14,7 +14,7 @@ import httpx
 import openai
 import pytest
 
-from conftest import Proc, gateway_config, start_gateway
+from helpers import Proc, gateway_config, start_gateway
 from switchman.config.limits import KeyLimits
 from switchman.keys import SqliteKeyStore, make_key
 
