@@ -7,7 +7,7 @@ CONFIG ?=
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: serve test venv dev lint typecheck unit services bench clean
+.PHONY: serve test venv dev lint typecheck unit services browser bench clean
 
 $(VENV)/.runtime: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -30,6 +30,14 @@ serve: $(VENV)/.runtime
 services:
 	@bash .ci/services.sh
 
+# The dashboard's browser test uses Debian's chromium (never a browser downloaded by Playwright):
+# install it with apt only when it is missing and apt is there; otherwise that test skips.
+browser:
+	@command -v chromium >/dev/null 2>&1 || ! command -v apt-get >/dev/null 2>&1 || \
+	  (DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null || \
+	   (apt-get update -q >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium >/dev/null)) || \
+	  echo "could not install chromium; the dashboard browser test will skip"
+
 lint: $(VENV)/.dev
 	$(VENV)/bin/ruff check src tests bench
 	$(VENV)/bin/ruff format --check src tests bench
@@ -40,7 +48,7 @@ typecheck: $(VENV)/.dev
 unit: $(VENV)/.dev
 	$(VENV)/bin/pytest -q
 
-test: $(VENV)/.dev services lint typecheck unit
+test: $(VENV)/.dev services browser lint typecheck unit
 
 bench: $(VENV)/.dev
 	$(PY) bench/gateway_load.py

@@ -32,3 +32,7 @@ def attach_observability(app: web.Application, state: GatewayState, config: Conf
             top = config.tiers[-1]
             strong = {name for name, m in config.models.items() if m.tier == top}
             state.sinks.append(AlertRunner(config.alerts, config.ledger, strong))
+        if config.dashboard.enabled:
+            from switchman.dashboard.views import add_dashboard
+
+            add_dashboard(app, config)
