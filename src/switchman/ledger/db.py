@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
@@ -37,11 +38,19 @@ def spool_dir(cfg: LedgerConfig) -> Path:
     return Path(cfg.spool_dir) if cfg.spool_dir else Path(cfg.data_dir) / "spool"
 
 
+def _dumps(obj: Any) -> str:
+    return orjson.dumps(obj).decode()
+
+
+#: orjson for the JSON columns (chain, attempts): less CPU per row than the stdlib encoder.
+_JSON: dict[str, Any] = {"json_serializer": _dumps, "json_deserializer": orjson.loads}
+
+
 def make_engine(url: str, *, busy_timeout_s: float = 5.0) -> Engine:
     """An engine with sane settings per dialect (SQLite: WAL, NORMAL sync, busy timeout)."""
     try:
         if url.startswith("sqlite"):
-            engine = create_engine(url, connect_args={"timeout": busy_timeout_s})
+            engine = create_engine(url, connect_args={"timeout": busy_timeout_s}, **_JSON)
 
             @event.listens_for(engine, "connect")
             def _pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -54,7 +63,7 @@ def make_engine(url: str, *, busy_timeout_s: float = 5.0) -> Engine:
         connect_args: dict[str, Any] = {}
         if url.startswith("postgresql"):
             connect_args["connect_timeout"] = max(1, round(busy_timeout_s))
-        return create_engine(url, pool_pre_ping=True, pool_size=2, connect_args=connect_args)
+        return create_engine(url, pool_pre_ping=True, pool_size=2, connect_args=connect_args, **_JSON)
     except (SQLAlchemyError, ImportError, ValueError) as exc:
         raise ConfigError(f"ledger.url: cannot use this database URL ({type(exc).__name__})") from None
 
