@@ -12,8 +12,61 @@ from typing import Any
 
 from switchman.config.model import Config
 
+#: Semantic routes of ``switchman/auto`` (thresholds tuned for the default ``wordllama`` embedder).
+_AUTO_ROUTES: list[dict[str, Any]] = [
+    {
+        "name": "quick-check",
+        "threshold": 0.5,
+        "then": {"tier": "bottom"},
+        "examples": [
+            "is this valid syntax?",
+            "is this valid Python?",
+            "what does this one-liner do?",
+            "is this JSON valid?",
+            "fix the typo in this sentence",
+            "translate this sentence to French",
+            "rephrase this sentence to sound more polite",
+            "give me a synonym for happy",
+            "what is the capital of Australia?",
+            "what year did the Berlin wall fall?",
+            "convert 5 miles to kilometres",
+            "how do I reverse a string in Python?",
+            "what is the difference between a list and a tuple?",
+            "summarize this paragraph in one sentence",
+        ],
+    },
+    {
+        "name": "deep-reasoning",
+        "threshold": 0.5,
+        "then": {"tier": "top"},
+        "examples": [
+            "propose a phased migration strategy from our monolith to microservices",
+            "we need a decomposition strategy for a legacy system with dozens of tables and shared state",
+            "design the architecture of a distributed system with strong consistency requirements",
+            "analyze the trade-offs between these three database designs for our workload",
+            "write a detailed technical plan to scale our platform to ten times the traffic",
+            "prove that this algorithm is correct and analyze its complexity",
+            "review our security architecture and propose a threat model with mitigations",
+            "evaluate several approaches to this research problem and recommend one with justification",
+        ],
+    },
+]
+
+#: Overrides of ``switchman/auto``: declared tier and latency class.
+_AUTO_RULES: list[dict[str, Any]] = [
+    {"name": "premium", "when": {"tier": ["premium"]}, "then": {"tier": "top"}},
+    {"name": "batch", "when": {"latency": ["batch"]}, "then": {"policy": "cheapest"}},
+    {"name": "interactive", "when": {"latency": ["interactive"]}, "then": {"latency": ["low", "medium"]}},
+]
+
 _ROUTERS: dict[str, Any] = {
-    "switchman/auto": {"policy": "cheapest", "description": "cheapest model that can serve the request"},
+    "switchman/auto": {
+        "policy": "threshold",
+        "target": 0.7,
+        "description": "rules, semantic routes, then the cheapest model predicted to reach quality 0.7",
+        "rules": _AUTO_RULES,
+        "routes": _AUTO_ROUTES,
+    },
     "switchman/cheap-first": {"policy": "cheapest", "description": "cheapest first, stronger as fallbacks"},
     "switchman/quality": {"policy": "quality", "description": "strongest tier first"},
 }
@@ -26,7 +79,7 @@ _SIM_MODELS: dict[str, Any] = {
         "context_window": 128000,
         "tier": "small",
         "latency": "low",
-        "capabilities": {"vision": True, "tools": True, "json": True},
+        "capabilities": {"vision": False, "tools": True, "json": True},
         "sim": {"ttft_ms": 150, "tokens_per_s": 400},
     },
     "sim-medium": {

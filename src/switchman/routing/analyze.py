@@ -22,14 +22,17 @@ import numpy.typing as npt
 from switchman.routing.request import RequestInfo
 from switchman.routing.tokens import TokenCounter, get_token_counter
 
-__all__ = ["Analysis", "analyze", "detect_code", "difficulty", "guess_language"]
+__all__ = ["Analysis", "analyze", "detect_code", "difficulty", "embed_text", "guess_language"]
 
 #: Tokens counted per image part (OpenAI's high-detail cost of one 512-px tile plus base).
 IMAGE_TOKENS = 765
 #: Per-message framing tokens (role, separators), as in OpenAI's counting recipe.
 MESSAGE_OVERHEAD = 4
-#: Characters of the last user message given to the embedder (the start carries the intent).
-EMBED_CHARS = 2000
+#: Characters of the last user message given to the embedder: the start and the end (where the ask
+#: usually is), joined, when the message is longer.
+EMBED_HEAD, EMBED_TAIL = 600, 400
+#: Characters of the last user message read by the code, language and difficulty heuristics.
+SAMPLE_CHARS = 1500
 
 _IMAGE_PARTS = frozenset({"image_url", "image", "input_image"})
 
@@ -106,6 +109,13 @@ def _needs_tools(body: Mapping[str, Any]) -> bool:
     return bool(tools) and body.get("tool_choice") != "none"
 
 
+def embed_text(text: str) -> str:
+    """The part of ``text`` the embedder sees (bounded, so embedding cost does not grow with length)."""
+    if len(text) <= EMBED_HEAD + EMBED_TAIL:
+        return text
+    return text[:EMBED_HEAD] + " ... " + text[-EMBED_TAIL:]
+
+
 def analyze(info: RequestInfo, counter: TokenCounter | None = None) -> Analysis:
     """The features of ``info`` (pure CPU work; the tokenizer is loaded once per process)."""
     counter = counter or get_token_counter()
@@ -113,22 +123,24 @@ def analyze(info: RequestInfo, counter: TokenCounter | None = None) -> Analysis:
     total = 0
     images = 0
     turns = 0
-    last_user = ""
+    last_user, prompt_tokens = "", 0
     for m in info.request.messages:
         text, n_img = _text_of(m.get("content"))
         images += n_img
-        total += counter.count(text) + MESSAGE_OVERHEAD + n_img * IMAGE_TOKENS
+        tokens = counter.count(text)
+        total += tokens + MESSAGE_OVERHEAD + n_img * IMAGE_TOKENS
         if m.get("role") == "user":
             turns += 1
-            last_user = text
+            last_user, prompt_tokens = text, tokens
         for call in m.get("tool_calls") or ():
             if isinstance(call, dict):
                 total += counter.count(str(call.get("function", "")))
     tools = body.get("tools") or body.get("functions")
     if tools:
         total += counter.count(str(tools))
-    prompt_tokens = counter.count(last_user) if last_user else 0
     has_code = detect_code(last_user)
+    sample = last_user[:SAMPLE_CHARS]
+    words = _WORDS.findall(sample.lower())
     return Analysis(
         prompt_tokens=prompt_tokens,
         conversation_tokens=total,
@@ -139,13 +151,13 @@ def analyze(info: RequestInfo, counter: TokenCounter | None = None) -> Analysis:
         needs_tools=_needs_tools(body),
         needs_json=_needs_json(body),
         has_code=has_code,
-        language=guess_language(last_user),
+        language=guess_language(sample, words),
         max_tokens=info.request.max_output_tokens,
-        difficulty=difficulty(last_user, prompt_tokens, turns, has_code),
+        difficulty=difficulty(sample, prompt_tokens, turns, has_code, words),
         tier=info.tier,
         latency=info.latency,
         task=info.task,
-        text=last_user[:EMBED_CHARS],
+        text=embed_text(last_user),
     )
 
 
@@ -162,7 +174,7 @@ _CODE_PATTERNS = re.compile(
 
 def detect_code(text: str) -> bool:
     """Code in the text: fenced or inline code, statements that start lines, operators."""
-    return len(_CODE_PATTERNS.findall(text[:8000])) >= 1
+    return _CODE_PATTERNS.search(text[:SAMPLE_CHARS]) is not None
 
 
 # --- language --------------------------------------------------------------------------------------
@@ -195,57 +207,99 @@ _STOPWORDS = {
 _WORDS = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
-def guess_language(text: str) -> str:
-    """A two-letter guess: by script for non-Latin scripts, by stopwords for Latin ones ("" = unknown)."""
-    sample = text[:2000]
+def guess_language(text: str, words: list[str] | None = None) -> str:
+    """A two-letter guess: by script for non-Latin scripts, by stopwords for Latin ones ("" = unknown).
+
+    ``words`` are the lower-cased words of ``text`` when the caller already has them.
+    """
+    sample = text[:SAMPLE_CHARS]
     if not sample.strip():
         return ""
-    counts = [(len(rx.findall(sample)), code) for code, rx in _SCRIPTS]
-    best_count, best = max(counts)
-    if best_count >= 3 or (best_count and best_count * 4 >= len(sample)):
-        if best == "zh" and counts[1][0]:  # kana present → Japanese
-            return "ja"
-        return best
-    words = [w.lower() for w in _WORDS.findall(sample)]
+    if not sample.isascii():
+        head = sample[:500]
+        counts = [(len(rx.findall(head)), code) for code, rx in _SCRIPTS]
+        best_count, best = max(counts)
+        if best_count >= 3 or (best_count and best_count * 4 >= len(head)):
+            if best == "zh" and counts[1][0]:  # kana present → Japanese
+                return "ja"
+            return best
+    if words is None:
+        words = _WORDS.findall(sample.lower())
     if not words:
         return ""
-    scores = {code: sum(w in sw for w in words) for code, sw in _STOPWORDS.items()}
+    scores = {code: sum(w in sw for w in words[:200]) for code, sw in _STOPWORDS.items()}
     code, score = max(scores.items(), key=lambda kv: kv[1])
     return code if score else "en"
 
 
 # --- difficulty ------------------------------------------------------------------------------------
 
-_HARD = re.compile(
-    r"\b(?:design|architect\w*|strateg\w*|trade-?offs?|prove|proof|derive|analy[sz]\w*|"
-    r"optimi[sz]\w*|migrat\w*|refactor\w*|decompos\w*|phased|roadmap|plan\w*|evaluate|compare|"
-    r"implications?|comprehensive|in detail|step[- ]by[- ]step|reason\w*|justify|critique|"
-    r"algorithm\w*|complexity|concurren\w*|distributed|scal\w*|consisten\w*|security|threat|"
-    r"propose|recommend\w*|diagnos\w*|debug\w*|investigat\w*|edge cases?|constraints?)\b",
-    re.IGNORECASE,
+#: Stems of words that signal open-ended, multi-step or expert work.
+_HARD_STEMS = (
+    "design",
+    "architect",
+    "strateg",
+    "tradeoff",
+    "trade-off",
+    "prove",
+    "proof",
+    "derive",
+    "analy",
+    "optimi",
+    "migrat",
+    "refactor",
+    "decompos",
+    "phased",
+    "roadmap",
+    "plan",
+    "evaluat",
+    "compar",
+    "implication",
+    "comprehensive",
+    "justif",
+    "critique",
+    "algorithm",
+    "complexity",
+    "concurren",
+    "distributed",
+    "scal",
+    "consisten",
+    "security",
+    "threat",
+    "propos",
+    "recommend",
+    "diagnos",
+    "debug",
+    "investigat",
+    "constraint",
+    "reason",
 )
-_EASY = re.compile(
-    r"\b(?:is (?:this|it|that)|valid|syntax|typo|spell\w*|translate|define|definition|"
-    r"what(?:'s| is) the (?:capital|name|date|meaning)|convert|format|rephrase|summari[sz]e (?:this|in)|"
-    r"yes or no|true or false|one word|quick(?:ly)?|short|simple|tl;?dr|hello|hi|thanks?)\b",
-    re.IGNORECASE,
+#: Words of quick lookups, checks and rewrites.
+_EASY_WORDS = _words(
+    "valid syntax typo spell spelling translate define definition convert format rephrase synonym "
+    "tldr quick quickly short simple hello hi thanks thank capital"
 )
+_DIGITS = re.compile(r"\d+")
 
 
-def difficulty(text: str, prompt_tokens: int, turns: int, has_code: bool) -> float:
-    """A heuristic difficulty in [0, 1]: longer prompts, reasoning/design vocabulary, many constraints
+def difficulty(
+    text: str, prompt_tokens: int, turns: int, has_code: bool, words: list[str] | None = None
+) -> float:
+    """A heuristic difficulty in [0, 1]: longer prompts, reasoning/design vocabulary, many questions
     and long conversations push it up; short lookups, checks and rewrites pull it down. It is the
     input of the default quality prior (see ``routing/scoring.py``), not a learned quantity."""
-    sample = text[:4000]
+    sample = text[:SAMPLE_CHARS]
+    if words is None:
+        words = _WORDS.findall(sample.lower())
     length = min(1.0, math.log10(1 + prompt_tokens) / 3.0)  # 10 → 0.35, 100 → 0.67, 1000 → 1
-    hard = len(set(m.lower() for m in _HARD.findall(sample)))
-    easy = len(_EASY.findall(sample))
-    numbers = min(len(re.findall(r"\d+", sample)), 10)
+    hard = len({w for w in words if len(w) > 3 and w.startswith(_HARD_STEMS)})
+    easy = sum(1 for w in words if w in _EASY_WORDS)
+    numbers = min(len(_DIGITS.findall(sample)), 10)
     questions = sample.count("?")
     score = (
         0.05
         + 0.35 * length
-        + 0.09 * min(hard, 6)
+        + 0.1 * min(hard, 6)
         - 0.12 * min(easy, 3)
         + 0.01 * numbers
         + 0.02 * min(max(questions - 1, 0), 5)

@@ -1,0 +1,109 @@
+"""Request analysis: counts, needs, code, language, difficulty, declared metadata."""
+
+from __future__ import annotations
+
+from routing_helpers import request
+
+from switchman.routing.analyze import IMAGE_TOKENS, analyze, detect_code, embed_text, guess_language
+from switchman.routing.tokens import EXACT_CHARS, CharCounter, get_token_counter
+
+
+def test_token_counts_come_from_the_bundled_tokenizer() -> None:
+    counter = get_token_counter()
+    assert counter.name == "llama-bpe-32k"  # not the chars/4 fallback: the tokenizer ships in wordllama
+    assert counter.count("is `{k: v for k, v in d.items()}` valid syntax?") == 18
+    assert counter.count("") == 0
+
+
+def test_long_texts_are_estimated_within_a_few_percent() -> None:
+    counter = get_token_counter()
+    text = " ".join(f"Sentence number {i} talks about routing requests to models." for i in range(400))
+    assert len(text) > EXACT_CHARS
+    exact = len(counter._tok.encode(text, add_special_tokens=False).ids)  # type: ignore[attr-defined]
+    assert abs(counter.count(text) - exact) / exact < 0.05
+
+
+def test_conversation_turns_and_prompt_tokens() -> None:
+    info = request(
+        messages=[
+            {"role": "system", "content": "You are terse."},
+            {"role": "user", "content": "first question"},
+            {"role": "assistant", "content": "first answer"},
+            {"role": "user", "content": "second question, a little longer than the first one"},
+        ]
+    )
+    a = analyze(info)
+    assert a.turns == 2 and a.messages == 4
+    counter = get_token_counter()
+    assert a.prompt_tokens == counter.count("second question, a little longer than the first one")
+    assert a.conversation_tokens > a.prompt_tokens + counter.count("first question")
+    assert not (a.needs_vision or a.needs_tools or a.needs_json)
+
+
+def test_images_need_vision_and_count_tokens() -> None:
+    parts = [
+        {"type": "text", "text": "What is in this picture?"},
+        {"type": "image_url", "image_url": {"url": "https://example.com/cat.png"}},
+    ]
+    a = analyze(request(parts))
+    assert a.needs_vision and a.images == 1
+    assert a.conversation_tokens >= IMAGE_TOKENS
+    assert a.text == "What is in this picture?"
+
+
+def test_tools_and_json_mode() -> None:
+    tool = {"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}
+    assert analyze(request("x", body={"tools": [tool]})).needs_tools
+    assert not analyze(request("x", body={"tools": [tool], "tool_choice": "none"})).needs_tools
+    assert analyze(request("x", body={"response_format": {"type": "json_object"}})).needs_json
+    assert not analyze(request("x", body={"response_format": {"type": "text"}})).needs_json
+
+
+def test_max_tokens_and_declared_metadata() -> None:
+    a = analyze(request("x", body={"max_tokens": 77}, tier="premium", latency="batch", task="summarise"))
+    assert a.max_tokens == 77
+    assert (a.tier, a.latency, a.task) == ("premium", "batch", "summarise")
+    assert a.features()["max_tokens"] == 77.0
+
+
+def test_code_detection() -> None:
+    assert detect_code("is `{k: v for k, v in d.items()}` valid syntax?")
+    assert detect_code("why does this fail?\n```python\nprint(x)\n```")
+    assert detect_code("def f(x):\n    return x + 1")
+    assert not detect_code("What is the capital of Australia?")
+    assert not detect_code("Write a haiku about autumn leaves")
+
+
+def test_language_guess() -> None:
+    assert guess_language("What is the best way to learn a language?") == "en"
+    assert guess_language("¿Cuál es la mejor manera de aprender un idioma para los niños?") == "es"
+    assert guess_language("Quelle est la meilleure façon d'apprendre une langue pour les enfants ?") == "fr"
+    assert guess_language("Wie lernt man am besten eine Sprache, und was ist der Trick?") == "de"
+    assert guess_language("学习语言的最好方法是什么？") == "zh"
+    assert guess_language("言語を学ぶ最良の方法は何ですか？") == "ja"
+    assert guess_language("Какой лучший способ выучить язык?") == "ru"
+    assert guess_language("") == ""
+
+
+def test_difficulty_orders_easy_below_hard() -> None:
+    easy = analyze(request("Translate 'good morning' to Spanish")).difficulty
+    hard = analyze(
+        request(
+            "We're migrating our monolith to microservices. It has 47 tables and shared state. Propose a "
+            "phased decomposition strategy, analyse the trade-offs and plan for data consistency."
+        )
+    ).difficulty
+    assert 0.0 <= easy < 0.3 < 0.8 < hard <= 1.0
+
+
+def test_embed_text_is_bounded_and_keeps_the_end() -> None:
+    long = "context " * 1000 + "QUESTION: what is the answer?"
+    text = embed_text(long)
+    assert len(text) < 1100 and text.endswith("what is the answer?")
+    assert embed_text("short") == "short"
+
+
+def test_char_counter_fallback() -> None:
+    assert CharCounter().count("abcdefgh") == 2
+    a = analyze(request("abcdefgh"), CharCounter())
+    assert a.prompt_tokens == 2
