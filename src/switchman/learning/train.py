@@ -1,0 +1,213 @@
+"""Fit quality predictors from outcome data (numpy only) and add models to a trained router.
+
+Learners (``TrainConfig.learner``):
+
+``knn``       store the training embeddings and scores; predict the shrunk mean of the k nearest prompts.
+``linear``    one L2-regularised logistic head per model over ``[embedding, log-tokens, 1]``, fitted by
+              Newton's method (IRLS); soft labels (scores in [0, 1]) are fine.
+``ensemble``  the mean of both (the default: best on every dataset we measured, see docs/learning.md).
+
+Each model is fitted only on the prompts where it has a score, so a model added later with
+:func:`add_model` gets its own kNN bank and its own head and leaves every other model's predictions
+bit-for-bit unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import numpy.typing as npt
+
+from switchman.errors import DatasetError
+from switchman.learning.outcomes import OutcomeMatrix, estimate_tokens
+from switchman.routing.embed import Embedder
+from switchman.routing.learned import (
+    EnsemblePredictor,
+    KNNBank,
+    KNNPredictor,
+    LinearPredictor,
+    Predictor,
+    RouterArtifact,
+    feature_vector,
+)
+
+__all__ = [
+    "MIN_ADD_MODEL_PROMPTS",
+    "TrainConfig",
+    "add_model",
+    "embed_texts",
+    "fit_logistic",
+    "fit_predictor",
+    "train_router",
+]
+
+F32 = npt.NDArray[np.float32]
+F64 = npt.NDArray[np.float64]
+Progress = Callable[[int], None]
+LEARNERS = ("ensemble", "knn", "linear")
+MIN_ADD_MODEL_PROMPTS = 50
+
+
+@dataclass(frozen=True, slots=True)
+class TrainConfig:
+    learner: str = "ensemble"
+    k: int = 100  # neighbours (at most)
+    alpha: float = 1.0  # pseudo-neighbours at the model's mean (kNN shrinkage)
+    tau: float = 0.1  # similarity temperature of the neighbour weights
+    l2: float = 10.0  # ridge strength of the logistic heads (embeddings are unit vectors)
+
+    def __post_init__(self) -> None:
+        if self.learner not in LEARNERS:
+            raise DatasetError(f"unknown learner {self.learner!r} (known: {', '.join(LEARNERS)})")
+
+    def describe(self) -> dict[str, Any]:
+        return {"learner": self.learner, "k": self.k, "alpha": self.alpha, "tau": self.tau, "l2": self.l2}
+
+
+def embed_texts(
+    embedder: Embedder, texts: Sequence[str], *, batch: int = 256, progress: Progress | None = None
+) -> F32:
+    """Embed many texts in batches, reporting the number done after each batch."""
+    out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
+    for start in range(0, len(texts), batch):
+        chunk = list(texts[start : start + batch])
+        out[start : start + len(chunk)] = embedder.embed(chunk)
+        if progress is not None:
+            progress(len(chunk))
+    return out
+
+
+def _design(embeddings: npt.NDArray[np.floating], prompt_tokens: Sequence[float]) -> F64:
+    extra = np.stack([feature_vector(t) for t in prompt_tokens])
+    return np.hstack([np.asarray(embeddings, dtype=np.float64), extra, np.ones((len(extra), 1))])
+
+
+def fit_logistic(x: F64, y: F64, l2: float, *, max_iter: int = 30, tol: float = 1e-6) -> F64:
+    """Ridge logistic regression by Newton's method; the last column of ``x`` is the (unpenalised) bias."""
+    d = x.shape[1]
+    penalty = np.full(d, l2)
+    penalty[-1] = 1e-6
+    w = np.zeros(d)
+    mean = float(np.clip(y.mean(), 1e-3, 1 - 1e-3))
+    w[-1] = np.log(mean / (1 - mean))
+    for _ in range(max_iter):
+        p = 1.0 / (1.0 + np.exp(-(x @ w)))
+        grad = x.T @ (p - y) + penalty * w
+        hess = (x * (p * (1 - p))[:, None]).T @ x + np.diag(penalty)
+        step = np.linalg.solve(hess, grad)
+        w -= step
+        if float(np.abs(step).max()) < tol:
+            break
+    return w
+
+
+def _fit_linear(x: F64, scores: F64, models: Sequence[str], l2: float) -> LinearPredictor:
+    heads = []
+    for j in range(len(models)):
+        rows = np.isfinite(scores[:, j])
+        heads.append(fit_logistic(x[rows], scores[rows, j], l2))
+    return LinearPredictor(tuple(models), np.vstack(heads))
+
+
+def fit_predictor(
+    embeddings: npt.NDArray[np.floating],
+    prompt_tokens: Sequence[float],
+    scores: F64,
+    models: Sequence[str],
+    config: TrainConfig,
+) -> Predictor:
+    """A predictor for ``models`` from ``(n, dim)`` embeddings and ``(n, m)`` scores (NaN = unjudged)."""
+    if len(embeddings) == 0:
+        raise DatasetError("no training prompts")
+    emb32 = np.ascontiguousarray(embeddings, dtype=np.float32)
+    knn = KNNPredictor(
+        (KNNBank(emb32, tuple(models), np.asarray(scores, dtype=np.float64)),), config.k, config.alpha
+    )
+    if config.learner == "knn":
+        return knn
+    linear = _fit_linear(_design(embeddings, prompt_tokens), scores, models, config.l2)
+    if config.learner == "linear":
+        return linear
+    return EnsemblePredictor((knn, linear))
+
+
+def train_router(
+    data: OutcomeMatrix,
+    embeddings: npt.NDArray[np.floating],
+    embedder_id: str,
+    config: TrainConfig = TrainConfig(),
+    *,
+    models: Sequence[str] | None = None,
+) -> RouterArtifact:
+    """Train a router artifact on ``data`` whose texts were embedded (in order) by ``embedder_id``."""
+    if len(embeddings) != len(data):
+        raise DatasetError(f"{len(embeddings)} embeddings for {len(data)} prompts")
+    chosen = list(models) if models is not None else list(data.models)
+    missing = [m for m in chosen if m not in data.models]
+    if missing:
+        raise DatasetError(f"models not in the data: {', '.join(missing)}")
+    cols = [data.models.index(m) for m in chosen]
+    scores = data.scores[:, cols]
+    for m, n in zip(chosen, np.isfinite(scores).sum(0), strict=True):
+        if n == 0:
+            raise DatasetError(f"model {m!r} has no scores")
+    tokens = [float(estimate_tokens(t)) for t in data.texts]
+    predictor = fit_predictor(embeddings, tokens, scores, chosen, config)
+    return RouterArtifact(
+        embedder_id=embedder_id,
+        predictor=predictor,
+        fingerprint=data.fingerprint,
+        info={"train": config.describe(), "n_prompts": len(data)},
+    )
+
+
+def add_model(
+    artifact: RouterArtifact,
+    model: str,
+    embeddings: npt.NDArray[np.floating],
+    texts: Sequence[str],
+    scores: Sequence[float],
+    config: TrainConfig | None = None,
+) -> RouterArtifact:
+    """A copy of ``artifact`` that also scores ``model``, fitted on ≥ 50 judged prompts; others unchanged."""
+    if model in artifact.models:
+        raise DatasetError(f"the router already scores {model!r}")
+    y = np.asarray(scores, dtype=np.float64)
+    judged = np.isfinite(y)
+    if int(judged.sum()) < MIN_ADD_MODEL_PROMPTS:
+        raise DatasetError(
+            f"adding a model needs at least {MIN_ADD_MODEL_PROMPTS} judged prompts, got {judged.sum()}"
+        )
+    emb = np.asarray(embeddings)[judged]
+    tokens = [float(estimate_tokens(t)) for t, ok in zip(texts, judged, strict=True) if ok]
+    y = y[judged]
+    base = dict(artifact.info.get("train", {}))
+    cfg = config or TrainConfig(
+        learner="ensemble",
+        k=int(base.get("k", 100)),
+        alpha=float(base.get("alpha", 5.0)),
+        l2=float(base.get("l2", 10)),
+    )
+    bank = KNNBank(np.ascontiguousarray(emb, dtype=np.float32), (model,), y[:, None])
+    head = fit_logistic(_design(emb, tokens), y, cfg.l2)
+
+    def extend(p: Predictor) -> Predictor:
+        if isinstance(p, KNNPredictor):
+            return p.with_bank(bank)
+        if isinstance(p, LinearPredictor):
+            return p.with_head(model, head)
+        return EnsemblePredictor(tuple(extend(m) for m in p.members))  # type: ignore[misc]
+
+    added = dict(artifact.info.get("added_models", {}))
+    added[model] = {"n_prompts": len(y)}
+    return RouterArtifact(
+        embedder_id=artifact.embedder_id,
+        predictor=extend(artifact.predictor),
+        fingerprint=artifact.fingerprint,
+        metrics=artifact.metrics,
+        calibration=artifact.calibration,
+        info={**artifact.info, "added_models": added},
+    )
