@@ -7,7 +7,8 @@ kept); for every edge but the last, prompts with score ≥ edge go to the strong
 those with score > edge (so 0 %). Each point is (strong-call share, mean score of the chosen answers).
 Points are sorted by share; AUC = trapezoid of quality over share; APGR = (AUC − weak·span) /
 ((strong − weak)·span); CPT(x) = ``np.interp(weak + x·(strong − weak), qualities, shares)``. The random
-router draws uniform scores (seeded); the oracle follows ``get_optimal_accuracy`` at 0, 10, …, 100 %.
+router draws uniform scores (mean of 10 seeded draws); the oracle follows ``get_optimal_accuracy``
+at 0, 10, …, 100 %.
 
 N models (RouterBench): sweep λ in ``argmax_m predicted[m] − λ·cost[m]`` (λ = 0 … large), each λ a
 (mean cost, mean quality) point; the non-decreasing upper convex hull of the points; AIQ = area under
@@ -118,7 +119,18 @@ def routellm_metrics(
         for f in (0.2, 0.5, 0.8)
     }
     rng = np.random.default_rng(seed)
-    rand_points = _routellm_points(rng.uniform(size=len(win)), strong_scores, weak_scores, num_results)
+    random_apgr = float(
+        np.mean(
+            [
+                _apgr(
+                    _routellm_points(rng.uniform(size=len(win)), strong_scores, weak_scores, num_results),
+                    weak_q,
+                    strong_q,
+                )[1]
+                for _ in range(10)
+            ]
+        )
+    )
     oracle = routellm_oracle_points(strong_scores, weak_scores)
     return RouteLLMReport(
         strong=strong,
@@ -129,7 +141,7 @@ def routellm_metrics(
         auc=auc,
         apgr=apgr,
         cpt=cpt,
-        random_apgr=_apgr(rand_points, weak_q, strong_q)[1],
+        random_apgr=random_apgr,
         oracle_apgr=_apgr(oracle, weak_q, strong_q)[1],
         oracle_points=tuple(oracle),
     )
