@@ -204,6 +204,10 @@ _STOPWORDS = {
     "pt": _words("o os as de que e em um uma para com não como é"),
     "it": _words("il lo gli di che e è un una per con non come sono"),
 }
+_STOPWORD_LANGS: dict[str, tuple[str, ...]] = {}
+for _code, _sw in _STOPWORDS.items():
+    for _w in _sw:
+        _STOPWORD_LANGS[_w] = (*_STOPWORD_LANGS.get(_w, ()), _code)
 _WORDS = re.compile(r"[^\W\d_]+", re.UNICODE)
 
 
@@ -227,9 +231,13 @@ def guess_language(text: str, words: list[str] | None = None) -> str:
         words = _WORDS.findall(sample.lower())
     if not words:
         return ""
-    scores = {code: sum(w in sw for w in words[:200]) for code, sw in _STOPWORDS.items()}
-    code, score = max(scores.items(), key=lambda kv: kv[1])
-    return code if score else "en"
+    scores: dict[str, int] = {}
+    for w in words[:200]:
+        for code in _STOPWORD_LANGS.get(w, ()):
+            scores[code] = scores.get(code, 0) + 1
+    if not scores:
+        return "en"
+    return max(scores.items(), key=lambda kv: (kv[1], kv[0] == "en"))[0]
 
 
 # --- difficulty ------------------------------------------------------------------------------------
@@ -293,7 +301,7 @@ def difficulty(
         words = _WORDS.findall(sample.lower())
     length = min(1.0, math.log10(1 + prompt_tokens) / 3.0)  # 10 → 0.35, 100 → 0.67, 1000 → 1
     hard = len({w for w in words if len(w) > 3 and w.startswith(_HARD_STEMS)})
-    easy = sum(1 for w in words if w in _EASY_WORDS)
+    easy = len(_EASY_WORDS.intersection(words))
     numbers = min(len(_DIGITS.findall(sample)), 10)
     questions = sample.count("?")
     score = (
