@@ -58,6 +58,8 @@ routers:
           - fix this bug in my code
           - refactor this javascript class
           - implement a binary search in C++
+  switchman/text-only:
+    models: [small, coder]
 """
 
 PNG_1PX = base64.b64encode(
@@ -132,3 +134,17 @@ async def test_threshold_in_the_model_name(client: openai.AsyncOpenAI) -> None:
         model="switchman/auto@0.99", messages=[{"role": "user", "content": "hello, how are you today?"}]
     )
     assert raw.headers["x-switchman-model"] == "large"
+
+
+async def test_no_model_can_serve_is_a_400_with_reasons(client: openai.AsyncOpenAI) -> None:
+    content = [
+        {"type": "text", "text": "hi"},
+        {"type": "image_url", "image_url": {"url": f"data:image/png;base64,{PNG_1PX}"}},
+    ]
+    with pytest.raises(openai.BadRequestError) as info:
+        await client.chat.completions.create(
+            model="switchman/text-only",
+            messages=[{"role": "user", "content": content}],  # type: ignore[misc, list-item]
+        )
+    assert info.value.code == "no_candidate"
+    assert "small (no-vision)" in info.value.message and "coder (no-vision)" in info.value.message
