@@ -7,6 +7,7 @@ import click
 from switchman import __version__
 from switchman.cli.config_cmd import config_group
 from switchman.cli.keys import keys_group
+from switchman.cli.learn import calibrate, data_group, eval_cmd, score, train
 from switchman.cli.report import db_group, report
 from switchman.cli.route import route, routes_group
 from switchman.cli.serve import serve
@@ -27,6 +28,8 @@ cli.add_command(report)
 cli.add_command(db_group)
 cli.add_command(route)
 cli.add_command(routes_group)
+for _learn_cmd in (data_group, train, score, eval_cmd, calibrate):
+    cli.add_command(_learn_cmd)
 
 
 def main() -> None:

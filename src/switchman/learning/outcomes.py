@@ -135,7 +135,7 @@ def parse_record(obj: Any, where: str = "record") -> OutcomeRecord:
         isinstance(messages, list) and all(isinstance(m, dict) for m in messages)
     ):
         raise DatasetError(f"{where}: 'messages' must be a list of objects")
-    raw_outcomes = obj.get("outcomes")
+    raw_outcomes = obj.get("outcomes", {})  # prompts-only traffic (for calibration) has none
     if not isinstance(raw_outcomes, dict):
         raise DatasetError(f"{where}: 'outcomes' must be an object of model -> outcome")
     outcomes = {str(m): _parse_outcome(str(m), v, where) for m, v in raw_outcomes.items()}
