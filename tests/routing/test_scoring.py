@@ -56,7 +56,7 @@ def test_threshold_picks_the_cheapest_that_clears_the_target() -> None:
 def test_utility_trades_quality_for_cost() -> None:
     scored = scored_with({"small": 0.6, "coder": 0.75, "large": 0.9})
     assert names(order(scored, "utility", 0.7, 0.0)[0])[0] == "large"  # λ = 0: quality only
-    assert names(order(scored, "utility", 0.7, 5.0)[0])[0] == "small"  # large λ: cost dominates
+    assert names(order(scored, "utility", 0.7, 1e6)[0])[0] == "small"  # large λ (per USD): cost dominates
 
 
 def test_cheapest_quality_ordered() -> None:

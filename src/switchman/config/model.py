@@ -213,7 +213,7 @@ class RouterConfig(_Strict):
 
     #: Scoring: ``cheapest`` (lowest expected cost first), ``ordered`` (the order of ``models``),
     #: ``quality`` (strongest tier first), ``threshold`` (cheapest model whose predicted quality
-    #: clears ``target``), ``utility`` (max predicted quality − cost_weight · cost / max cost).
+    #: clears ``target``), ``utility`` (max predicted quality − cost_weight · expected cost in USD).
     policy: ScoringPolicy = "cheapest"
     #: Candidate models, in order; empty = every configured model.
     models: list[str] = Field(default_factory=list)
@@ -222,8 +222,9 @@ class RouterConfig(_Strict):
     description: str = ""
     #: Quality target of the ``threshold`` policy (``switchman/auto@0.8`` overrides it per request).
     target: float = Field(0.7, ge=0, le=1)
-    #: λ of the ``utility`` policy: quality given up to pay the most expensive candidate's price.
-    cost_weight: float = Field(0.3, ge=0)
+    #: λ of the ``utility`` policy, quality per USD of one request's expected cost; default: the
+    #: predictor artifact's calibrated λ (``switchman calibrate``), else 100.
+    cost_weight: float | None = Field(None, ge=0)
     #: Overrides, in order.
     rules: list[RuleConfig] = Field(default_factory=list)
     #: Semantic routes.

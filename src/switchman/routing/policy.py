@@ -17,9 +17,9 @@ request), and one embedding per request is shared by semantic routes and the pre
 
 from __future__ import annotations
 
-import importlib
 import time
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from switchman.catalog import Catalog, ModelEntry, Stats
@@ -41,7 +41,15 @@ from switchman.routing.semantic import SemanticIndex
 from switchman.routing.tokens import TokenCounter, get_token_counter
 from switchman.routing.trace import CandidateTrace, RoutedDecision, RouteTrace, Status
 
-__all__ = ["PipelinePolicy", "Policy", "build_policies", "explicit_decision", "load_predictor"]
+__all__ = [
+    "DEFAULT_COST_WEIGHT",
+    "LoadedPredictor",
+    "PipelinePolicy",
+    "Policy",
+    "build_policies",
+    "explicit_decision",
+    "load_predictor",
+]
 
 _MAX_DELEGATION = 4
 
@@ -52,24 +60,28 @@ class Policy(Protocol):
     def decide(self, request: RequestInfo, catalog: Catalog, stats: Stats) -> Decision: ...
 
 
-def load_predictor(path: str) -> tuple[QualityPredictor, str | None]:
-    """The learned predictor in the artifact directory ``path`` and the embedder it needs.
+#: λ of the ``utility`` policy when neither the config nor the predictor artifact sets one.
+DEFAULT_COST_WEIGHT = 100.0
 
-    Uses ``switchman.routing.learned.load_predictor(path)`` (issue #4); the embedder is read from the
-    predictor's ``embedder_id`` attribute when it has one.
-    """
-    try:
-        learned: Any = importlib.import_module("switchman.routing.learned")
-    except ImportError as exc:
-        raise ConfigError("learned predictors need switchman.routing.learned") from exc
-    loader = getattr(learned, "load_predictor", None)
-    if loader is None:
-        raise ConfigError("switchman.routing.learned has no load_predictor(path)")
-    predictor = loader(path)
+
+@dataclass(frozen=True, slots=True)
+class LoadedPredictor:
+    predictor: QualityPredictor
+    embedder_id: str
+    cost_weight: float | None  # the artifact's calibrated λ, if any
+
+
+def load_predictor(path: str) -> LoadedPredictor:
+    """The learned predictor in the router artifact ``path`` (``switchman train``), the embedder it was
+    trained with and its calibrated λ (``switchman calibrate``). Reads files: call at build time only."""
+    from switchman.routing.learned import load_router
+
+    artifact = load_router(path)
+    predictor: Any = artifact.predictor
     if not isinstance(predictor, QualityPredictor):
-        raise ConfigError(f"{path}: the loaded object has no predict(embedding, features)")
-    embedder_id = getattr(predictor, "embedder_id", None)
-    return predictor, embedder_id if isinstance(embedder_id, str) else None
+        raise ConfigError(f"{path}: the predictor has no predict(embedding, features)")
+    lam = artifact.calibration.get("lambda") if artifact.calibration else None
+    return LoadedPredictor(predictor, artifact.embedder_id, float(lam) if lam is not None else None)
 
 
 class PipelinePolicy:
@@ -85,9 +97,14 @@ class PipelinePolicy:
         counter: TokenCounter | None = None,
         routers: Mapping[str, PipelinePolicy] | None = None,
         clock: Callable[[], float] = time.time,
+        cost_weight: float | None = None,
     ) -> None:
         self.name = name
         self.config = config
+        #: λ of the utility policy: the config's, else the caller's (a calibrated artifact), else default.
+        self.cost_weight = next(
+            w for w in (config.cost_weight, cost_weight, DEFAULT_COST_WEIGHT) if w is not None
+        )
         self.embedder = embedder
         self.predictor = predictor
         self.counter = counter or get_token_counter()
@@ -170,14 +187,14 @@ class PipelinePolicy:
             score_candidates(pool, analysis, n_tiers, predicted, cfg.expected_output_tokens),
             policy,
             target,
-            cfg.cost_weight,
+            self.cost_weight,
             cfg.models,
         )
         ranked_rest, _ = order(
             score_candidates(rest, analysis, n_tiers, predicted, cfg.expected_output_tokens),
             policy,
             target,
-            cfg.cost_weight,
+            self.cost_weight,
             cfg.models,
         )
         if tier_goal is not None:
@@ -285,13 +302,24 @@ def build_policies(
     counter = get_token_counter()
     routers: dict[str, PipelinePolicy] = {}
     for name, rc in config.routers.items():
-        predictor, embedder_name = None, rc.embedder
-        if rc.predictor is not None:
-            predictor, wanted = load_predictor(rc.predictor)
-            embedder_name = wanted or embedder_name
-        needs_embedding = bool(rc.routes) or predictor is not None
+        loaded = load_predictor(rc.predictor) if rc.predictor is not None else None
+        # one embedding per request: routes use the embedder the predictor was trained with
+        embedder_name = loaded.embedder_id if loaded is not None else rc.embedder
+        needs_embedding = bool(rc.routes) or loaded is not None
         embedder = embedder_loader(embedder_name) if needs_embedding else None
+        if loaded is not None and embedder is not None and embedder.model_id != loaded.embedder_id:
+            raise ConfigError(
+                f"routers.{name}: predictor {rc.predictor} was trained with embedder "
+                f"{loaded.embedder_id!r}, not {embedder.model_id!r}"
+            )
         routers[name] = PipelinePolicy(
-            name, rc, embedder=embedder, predictor=predictor, counter=counter, routers=routers, clock=clock
+            name,
+            rc,
+            embedder=embedder,
+            predictor=loaded.predictor if loaded is not None else None,
+            counter=counter,
+            routers=routers,
+            clock=clock,
+            cost_weight=loaded.cost_weight if loaded is not None else None,
         )
     return dict(routers)

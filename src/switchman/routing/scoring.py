@@ -108,10 +108,9 @@ def order(
         pos = {name: i for i, name in enumerate(configured)}
         return sorted(scored, key=lambda s: pos.get(s.name, len(pos))), "ordered"
     if policy == "utility":
-        top = max(s.cost_usd for s in scored) or 1.0
-        ranked = sorted(scored, key=lambda s: (-(s.quality - cost_weight * s.cost_usd / top), s.cost_usd))
+        ranked = sorted(scored, key=lambda s: (-(s.quality - cost_weight * s.cost_usd), s.cost_usd))
         best = ranked[0]
-        u = best.quality - cost_weight * best.cost_usd / top
+        u = best.quality - cost_weight * best.cost_usd
         return ranked, f"utility:{_src(best)}q={best.quality:.2f},u={u:.2f}"
     # threshold: cheapest that clears the target, then the other clearing ones by cost, then by quality
     clearing = [s for s in by_cost if s.quality >= target]

@@ -72,6 +72,9 @@ _LOCK = threading.Lock()
 
 def get_token_counter(name: str = "wordllama") -> TokenCounter:
     """The process-wide counter (``wordllama`` or ``chars``); falls back to ``chars`` if unavailable."""
+    counter = _CACHE.get(name)
+    if counter is not None:
+        return counter
     with _LOCK:
         counter = _CACHE.get(name)
         if counter is None:
