@@ -199,31 +199,40 @@ class MiniLMEmbedder:
         ]:
             self._w[key] = np.ascontiguousarray(self._w[key].T)
         self._layers = 1 + max(int(k.split(".")[2]) for k in self._w if k.startswith("encoder.layer."))
+        for i in range(self._layers):  # fuse query/key/value into one (dim, 3·dim) matmul
+            p = f"encoder.layer.{i}.attention.self."
+            parts = [p + n for n in ("query", "key", "value")]
+            self._w[p + "qkv.weight"] = np.ascontiguousarray(
+                np.hstack([self._w.pop(n + ".weight") for n in parts])
+            )
+            self._w[p + "qkv.bias"] = np.concatenate([self._w.pop(n + ".bias") for n in parts])
 
     def _linear(self, x: FloatArray, name: str) -> FloatArray:
-        return x @ self._w[name + ".weight"] + self._w[name + ".bias"]
+        # x is 2-D (tokens, features): one BLAS call (3-D @ 2-D is ~3x slower in numpy)
+        out: FloatArray = x @ self._w[name + ".weight"]
+        out += self._w[name + ".bias"]
+        return out
 
     def _forward(self, ids: npt.NDArray[np.int64], mask: FloatArray) -> FloatArray:
         w = self._w
         batch, seq = ids.shape
         x = w["embeddings.word_embeddings.weight"][ids] + w["embeddings.position_embeddings.weight"][:seq]
         x = x + w["embeddings.token_type_embeddings.weight"][0]
-        x = _layer_norm(x, w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"])
+        x = _layer_norm(
+            x.reshape(batch * seq, self.dim), w["embeddings.LayerNorm.weight"], w["embeddings.LayerNorm.bias"]
+        )
         head_dim = self.dim // self._heads
         bias = ((1.0 - mask) * np.float32(-1e9))[:, None, None, :]
+        scale = np.float32(1.0 / np.sqrt(head_dim))
         for i in range(self._layers):
             p = f"encoder.layer.{i}."
-
-            def heads(t: FloatArray) -> FloatArray:
-                return t.reshape(batch, seq, self._heads, head_dim).transpose(0, 2, 1, 3)
-
-            q = heads(self._linear(x, p + "attention.self.query"))
-            k = heads(self._linear(x, p + "attention.self.key"))
-            v = heads(self._linear(x, p + "attention.self.value"))
-            scores = q @ k.transpose(0, 1, 3, 2) / np.float32(np.sqrt(head_dim)) + bias
+            qkv = self._linear(x, p + "attention.self.qkv").reshape(batch, seq, 3, self._heads, head_dim)
+            qkv = np.ascontiguousarray(qkv.transpose(2, 0, 3, 1, 4))  # (3, batch, heads, seq, head_dim)
+            q, k, v = qkv[0], qkv[1], qkv[2]
+            scores = q @ k.transpose(0, 1, 3, 2) * scale + bias
             scores = np.exp(scores - scores.max(axis=-1, keepdims=True))
             scores /= scores.sum(axis=-1, keepdims=True)
-            ctx = (scores @ v).transpose(0, 2, 1, 3).reshape(batch, seq, self.dim)
+            ctx = (scores @ v).transpose(0, 2, 1, 3).reshape(batch * seq, self.dim)
             attn = self._linear(ctx, p + "attention.output.dense")
             x = _layer_norm(
                 x + attn, w[p + "attention.output.LayerNorm.weight"], w[p + "attention.output.LayerNorm.bias"]
@@ -231,7 +240,8 @@ class MiniLMEmbedder:
             hidden = _gelu(self._linear(x, p + "intermediate.dense"))
             out = self._linear(hidden, p + "output.dense")
             x = _layer_norm(x + out, w[p + "output.LayerNorm.weight"], w[p + "output.LayerNorm.bias"])
-        summed = (x * mask[:, :, None]).sum(axis=1)
+        tokens = x.reshape(batch, seq, self.dim)
+        summed = (tokens * mask[:, :, None]).sum(axis=1)
         pooled: FloatArray = (summed / np.maximum(mask.sum(axis=1, keepdims=True), 1e-9)).astype(np.float32)
         return pooled
 
