@@ -92,20 +92,32 @@ class KNNBank:
     embeddings: F32  # (n, dim), L2-normalised
     models: tuple[str, ...]
     scores: F64  # (n, len(models)), NaN = not judged
+    _judged: F64 = field(init=False, repr=False, compare=False)
+    _vals: F64 = field(init=False, repr=False, compare=False)
+    _prior: F64 = field(init=False, repr=False, compare=False)
+    _emb_t: F32 = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # derived once, so a request only pays for the similarity scan and the top-k
+        judged = np.isfinite(self.scores)
+        vals = np.where(judged, self.scores, 0.0)
+        object.__setattr__(self, "_judged", judged.astype(np.float64))
+        object.__setattr__(self, "_vals", vals)
+        object.__setattr__(self, "_prior", vals.sum(0) / np.maximum(judged.sum(0), 1))
+        object.__setattr__(
+            self, "_emb_t", np.ascontiguousarray(self.embeddings.T)
+        )  # (dim, n): ~5x faster scan
 
     def predict(self, q: F32, k: int, alpha: float, tau: float) -> F64:
         """(b, len(models)) shrunk, similarity-weighted neighbour means for query rows ``q`` (b, dim)."""
-        sims = q @ self.embeddings.T
+        sims = q @ self._emb_t
         kk = min(k, sims.shape[1])
-        idx = np.argpartition(-sims, kk - 1, axis=1)[:, :kk]
+        idx = np.argpartition(sims, sims.shape[1] - kk, axis=1)[:, -kk:]
         near = np.take_along_axis(sims, idx, axis=1).astype(np.float64)
-        weight = np.exp((near - near.max(axis=1, keepdims=True)) / tau)[:, :, None]  # nearest = 1
-        judged = np.isfinite(self.scores)
-        vals = np.where(judged, self.scores, 0.0)
-        prior = vals.sum(0) / np.maximum(judged.sum(0), 1)
-        total = (weight * vals[idx]).sum(1)
-        count = (weight * judged[idx]).sum(1)
-        out: F64 = (total + alpha * prior) / (count + alpha)
+        weight = np.exp((near - near.max(axis=1, keepdims=True)) / tau)  # nearest = 1
+        total = np.einsum("bk,bkm->bm", weight, self._vals[idx])
+        count = np.einsum("bk,bkm->bm", weight, self._judged[idx])
+        out: F64 = (total + alpha * self._prior) / (count + alpha)
         return out
 
 
