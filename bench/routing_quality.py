@@ -41,7 +41,7 @@ DATASETS = {
     "llmrouter": ("llmrouter", "llmrouter-9models"),
     "routerarena": ("routerarena", "routerarena-2models"),
 }
-LEARNERS = ("knn", "linear", "ensemble")
+LEARNERS = ("knn", "linear", "ensemble", "auto")
 
 
 def log(msg: str) -> None:
@@ -60,7 +60,9 @@ def embeddings(name: str, data: OutcomeMatrix, embedder: str) -> np.ndarray:
     return emb
 
 
-def oof_predictions(data: OutcomeMatrix, emb: np.ndarray, seed: int) -> dict[str, np.ndarray]:
+def oof_predictions(
+    data: OutcomeMatrix, emb: np.ndarray, seed: int, with_auto: bool, chosen: dict[str, int]
+) -> dict[str, np.ndarray]:
     """Out-of-fold predictions of every learner (the ensemble is the mean of kNN and linear)."""
     tokens = [float(estimate_tokens(t)) for t in data.texts]
     out = {learner: np.full(data.scores.shape, np.nan) for learner in ("knn", "linear")}
@@ -69,6 +71,12 @@ def oof_predictions(data: OutcomeMatrix, emb: np.ndarray, seed: int) -> dict[str
             art = train_router(data.subset(train), emb[train], "bench", TrainConfig(learner=learner))
             out[learner][test] = art.predictor.predict_batch(emb[test], [tokens[i] for i in test])
     out["ensemble"] = (out["knn"] + out["linear"]) / 2
+    if with_auto:  # the default learner: picks one of the three by inner 3-fold CV on each training split
+        out["auto"] = np.full(data.scores.shape, np.nan)
+        for train, test in kfold_indices(len(data), 5, seed=seed):
+            art = train_router(data.subset(train), emb[train], "bench", TrainConfig(learner="auto"))
+            out["auto"][test] = art.predictor.predict_batch(emb[test], [tokens[i] for i in test])
+            chosen[art.info["selection"]["chosen"]] = chosen.get(art.info["selection"]["chosen"], 0) + 1
     return out
 
 
@@ -123,7 +131,7 @@ def latency(
     """Decision latency per learner: embed one prompt + predict every model, router trained on ``data``."""
     enc = get_embedder(embedder)
     out = {}
-    for learner in LEARNERS:
+    for learner in LEARNERS[:3]:
         pred = train_router(data, emb, enc.model_id, TrainConfig(learner=learner)).predictor
         times = []
         for text in probes:
@@ -141,6 +149,7 @@ def main() -> None:
     ap.add_argument("--datasets", default=",".join(DATASETS))
     ap.add_argument("--probes", type=int, default=300, help="prompts timed for decision latency")
     ap.add_argument("--json", type=Path, help="write all results here")
+    ap.add_argument("--no-auto", action="store_true", help="skip the (slower) auto learner")
     args = ap.parse_args()
     if not DATA.is_dir():
         sys.exit(f"no data at {DATA}")
@@ -154,17 +163,18 @@ def main() -> None:
         for name, data in loaded.items():
             log(f"{name} x {embedder}")
             emb = embeddings(name, data, embedder)
-            per_learner: dict[str, list[dict[str, Any]]] = {learner: [] for learner in LEARNERS}
+            per_learner: dict[str, list[dict[str, Any]]] = {}
+            chosen: dict[str, int] = {}
             for seed in range(args.seeds):
                 t = time.perf_counter()
-                preds = oof_predictions(data, emb, seed)
+                preds = oof_predictions(data, emb, seed, not args.no_auto, chosen)
                 for learner, pred in preds.items():
                     row: dict[str, Any] = {}
                     if len(data.models) == 2:
                         row.update(two_model(data, pred))
                     if data.has_costs:
                         row.update(n_model(data, pred))
-                    per_learner[learner].append(row)
+                    per_learner.setdefault(learner, []).append(row)
                 log(f"  seed {seed}: {time.perf_counter() - t:.0f}s")
             for learner, rows in per_learner.items():
                 summary = mean_rows(rows)
@@ -175,6 +185,8 @@ def main() -> None:
                     if isinstance(v, float) and not k.endswith("_sd")
                 }
                 log(f"  {learner}: {shown}")
+            results["datasets"][name][embedder]["auto_chosen"] = chosen
+            log(f"  auto chose: {chosen}")
         if "mmlu" in loaded:
             emb = embeddings("mmlu", loaded["mmlu"], embedder)
             results["latency"][embedder] = latency(loaded["mmlu"], emb, embedder, probes)

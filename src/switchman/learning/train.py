@@ -5,7 +5,10 @@ Learners (``TrainConfig.learner``):
 ``knn``       store the training embeddings and scores; predict the shrunk mean of the k nearest prompts.
 ``linear``    one L2-regularised logistic head per model over ``[embedding, log-tokens, 1]``, fitted by
               Newton's method (IRLS); soft labels (scores in [0, 1]) are fine.
-``ensemble``  the mean of both (the default: best on every dataset we measured, see docs/learning.md).
+``ensemble``  the mean of both.
+``auto``      (default) pick one of the three by 3-fold cross-validation on the training data, scored with
+              the metric the router will be judged by: APGR for two models, AIQ when every model has a
+              cost, else the Brier score. The choice and its scores are recorded in the artifact.
 
 Each model is fitted only on the prompts where it has a score, so a model added later with
 :func:`add_model` gets its own kNN bank and its own head and leaves every other model's predictions
@@ -15,13 +18,14 @@ bit-for-bit unchanged.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
 import numpy.typing as npt
 
 from switchman.errors import DatasetError
+from switchman.learning.evaluate import kfold_indices, routellm_metrics, routerbench_metrics
 from switchman.learning.outcomes import OutcomeMatrix, estimate_tokens
 from switchman.routing.embed import Embedder
 from switchman.routing.learned import (
@@ -41,19 +45,20 @@ __all__ = [
     "embed_texts",
     "fit_logistic",
     "fit_predictor",
+    "select_learner",
     "train_router",
 ]
 
 F32 = npt.NDArray[np.float32]
 F64 = npt.NDArray[np.float64]
 Progress = Callable[[int], None]
-LEARNERS = ("ensemble", "knn", "linear")
+LEARNERS = ("auto", "ensemble", "knn", "linear")
 MIN_ADD_MODEL_PROMPTS = 50
 
 
 @dataclass(frozen=True, slots=True)
 class TrainConfig:
-    learner: str = "ensemble"
+    learner: str = "auto"
     k: int = 100  # neighbours (at most)
     alpha: float = 1.0  # pseudo-neighbours at the model's mean (kNN shrinkage)
     tau: float = 0.1  # similarity temperature of the neighbour weights
@@ -123,9 +128,8 @@ def fit_predictor(
     if len(embeddings) == 0:
         raise DatasetError("no training prompts")
     emb32 = np.ascontiguousarray(embeddings, dtype=np.float32)
-    knn = KNNPredictor(
-        (KNNBank(emb32, tuple(models), np.asarray(scores, dtype=np.float64)),), config.k, config.alpha
-    )
+    bank = KNNBank(emb32, tuple(models), np.asarray(scores, dtype=np.float64))
+    knn = KNNPredictor((bank,), config.k, config.alpha, config.tau)
     if config.learner == "knn":
         return knn
     linear = _fit_linear(_design(embeddings, prompt_tokens), scores, models, config.l2)
@@ -155,13 +159,61 @@ def train_router(
         if n == 0:
             raise DatasetError(f"model {m!r} has no scores")
     tokens = [float(estimate_tokens(t)) for t in data.texts]
+    info: dict[str, Any] = {"train": config.describe(), "n_prompts": len(data)}
+    if config.learner == "auto":
+        sub = data if models is None else _columns(data, cols)
+        selection = select_learner(sub, np.asarray(embeddings), config)
+        info["selection"] = selection
+        config = replace(config, learner=str(selection["chosen"]))
     predictor = fit_predictor(embeddings, tokens, scores, chosen, config)
     return RouterArtifact(
-        embedder_id=embedder_id,
-        predictor=predictor,
-        fingerprint=data.fingerprint,
-        info={"train": config.describe(), "n_prompts": len(data)},
+        embedder_id=embedder_id, predictor=predictor, fingerprint=data.fingerprint, info=info
     )
+
+
+def _columns(data: OutcomeMatrix, cols: Sequence[int]) -> OutcomeMatrix:
+    return replace(
+        data,
+        models=tuple(data.models[c] for c in cols),
+        scores=data.scores[:, cols],
+        costs=data.costs[:, cols],
+    )
+
+
+def _selection_score(data: OutcomeMatrix, pred: F64) -> tuple[str, float]:
+    ok = np.isfinite(data.scores).all(axis=1)
+    scores = data.scores[ok]
+    if len(data.models) == 2 and ok.sum() > 10:
+        s, w = int(np.argmax(scores.mean(0))), int(np.argmin(scores.mean(0)))
+        if s != w:
+            rep = routellm_metrics(pred[ok, s] - pred[ok, w], scores[:, s], scores[:, w])
+            return "apgr", rep.apgr
+    if ok.sum() > 10 and np.isfinite(data.costs[ok]).all():
+        return "aiq", routerbench_metrics(pred[ok], scores, data.costs[ok], data.models).aiq
+    judged = np.isfinite(data.scores)
+    return "neg_brier", -float(np.mean((pred[judged] - data.scores[judged]) ** 2))
+
+
+def select_learner(
+    data: OutcomeMatrix, embeddings: F64 | F32, config: TrainConfig, *, folds: int = 3
+) -> dict[str, Any]:
+    """Cross-validate knn, linear and their ensemble on ``data``; the best by the routing metric wins."""
+    if len(data) < 2 * folds:
+        return {"chosen": "knn", "reason": "too few prompts to cross-validate"}
+    tokens = [float(estimate_tokens(t)) for t in data.texts]
+    preds = {name: np.full(data.scores.shape, np.nan) for name in ("knn", "linear")}
+    for train, test in kfold_indices(len(data), folds, seed=0):
+        for name in preds:
+            p = fit_predictor(
+                embeddings[train], [tokens[i] for i in train], data.scores[train], data.models,
+                replace(config, learner=name),
+            )  # fmt: skip
+            preds[name][test] = p.predict_batch(embeddings[test], [tokens[i] for i in test])
+    preds["ensemble"] = (preds["knn"] + preds["linear"]) / 2
+    results = {name: _selection_score(data, p) for name, p in preds.items()}
+    metric = next(iter(results.values()))[0]
+    chosen = max(results, key=lambda n: results[n][1])
+    return {"chosen": chosen, "metric": metric, "scores": {n: round(v, 6) for n, (_, v) in results.items()}}
 
 
 def add_model(
