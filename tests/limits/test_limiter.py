@@ -169,3 +169,14 @@ async def test_headroom_and_preference(backend: LimitBackend) -> None:
 
 def test_route_limits_validate() -> None:
     assert RouteLimits(on_limit="queue", max_wait_s=1).on_limit == "queue"
+
+
+async def test_a_budget_too_small_for_the_primary_reroutes_to_a_cheaper_candidate(
+    backend: LimitBackend,
+) -> None:
+    lim = Limiter(backend)
+    expensive_first = [("strong", 0.01), ("cheap", 0.001)]
+    adm = await lim.admit(cfg(), ask(daily_usd=0.005), expensive_first)
+    assert expensive_first[adm.order[0]][0] == "cheap" and adm.skipped == (("strong", "key:daily_usd"),)
+    with pytest.raises(RateLimited):  # rejecting routes do not look further
+        await lim.admit(cfg(on_limit="reject"), ask(daily_usd=0.005), expensive_first)

@@ -160,8 +160,13 @@ class Limiter:
             cur, prev = verdict.used[verdict.denied]
             ra = retry_after(spec.window, cur, prev, spec.check.amount, spec.check.limit)
             refusal = (spec, ra)
-            if spec.scope == "key" and (spec.unit == "usd" or mode != "queue"):
-                break  # another model would not help
+            if spec.scope == "key" and spec.unit == "usd":
+                if mode != "reroute":
+                    break
+                skipped.append((model, f"key:{spec.kind}"))  # a cheaper candidate may still fit
+                continue
+            if spec.scope == "key" and mode != "queue":
+                break  # the key's rate is the same whichever model answers
             if mode == "queue":
                 adm = await self._queue(cfg, ask, model, cost, max_wait, ra, spec)
                 return Admission(adm, order[pos:], tuple(skipped))
