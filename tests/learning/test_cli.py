@@ -52,7 +52,7 @@ def test_eval_cv_two_models_text_output(tmp_path: Path, shared_data: Path) -> No
     runner = CliRunner()
     data = tmp_path / "arena.jsonl"
     _ok(runner, "data", "import", "routerarena", str(shared_data / "routerarena-2models"), "-o", str(data))
-    text = _ok(runner, "eval", str(data), "--cv", "3", "--learner", "knn", "--embedder", "hashing", "-q")
+    text = _ok(runner, "eval", str(data), "--cv", "3", "--learner", "knn", "-q")
     assert "APGR" in text and "AIQ" in text
 
 

@@ -63,7 +63,9 @@ def test_add_model_fits_new_head_and_leaves_others_untouched(
     data, emb = llmrouter
     new = "llama-3.3-nemotron-super-49b-v1"
     old_models = [m for m in data.models if m != new]
-    base = train_router(data.subset(range(400)), emb[:400], "w", models=old_models)
+    base = train_router(
+        data.subset(range(400)), emb[:400], "w", TrainConfig(learner="ensemble"), models=old_models
+    )
     j = data.models.index(new)
     rows = np.arange(400, 460)
     grown = add_model(base, new, emb[rows], [data.texts[i] for i in rows], data.scores[rows, j])
@@ -93,6 +95,15 @@ def test_learned_router_beats_zero_router_out_of_fold(llmrouter: tuple[OutcomeMa
     pred = cross_val_predict(len(data), fit_predict, k=5)
     report = routerbench_metrics(pred, data.scores, data.costs, data.models)
     assert report.aiq > report.zero_aiq + 0.01
+
+
+def test_auto_learner_records_its_choice(llmrouter: tuple[OutcomeMatrix, np.ndarray]) -> None:
+    data, emb = llmrouter
+    sub = data.subset(range(150))
+    art = train_router(sub, emb[:150], "w", TrainConfig(learner="auto"), models=list(data.models[:3]))
+    sel = art.info["selection"]
+    assert sel["metric"] == "aiq" and sel["chosen"] in sel["scores"]
+    assert set(sel["scores"]) == {"knn", "linear", "ensemble"}
 
 
 def test_bad_inputs(llmrouter: tuple[OutcomeMatrix, np.ndarray]) -> None:
