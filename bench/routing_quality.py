@@ -50,7 +50,8 @@ def log(msg: str) -> None:
 
 def embeddings(name: str, data: OutcomeMatrix, embedder: str) -> np.ndarray:
     CACHE.mkdir(parents=True, exist_ok=True)
-    path = CACHE / f"{name}-{data.fingerprint.split(':')[-1][:16]}-{embedder}.npy"
+    # v2: texts cut as the gateway cuts them (routing.analyze.embed_text)
+    path = CACHE / f"{name}-{data.fingerprint.split(':')[-1][:16]}-{embedder}-v2.npy"
     if path.exists():
         return np.load(path)
     t = time.perf_counter()

@@ -44,7 +44,7 @@ def test_round_trip_and_matrix(tmp_path: Path) -> None:
     assert m.subset([1]).ids == ("b",)
 
 
-def test_routing_text_uses_user_turns_and_text_parts() -> None:
+def test_routing_text_is_the_last_user_turn_text() -> None:
     msgs = [
         {"role": "system", "content": "sys"},
         {
@@ -54,7 +54,8 @@ def test_routing_text_uses_user_turns_and_text_parts() -> None:
         {"role": "assistant", "content": "ok"},
         {"role": "user", "content": "again"},
     ]
-    assert routing_text(None, msgs) == "look\n\nagain"
+    assert routing_text(None, msgs) == "again"
+    assert routing_text(None, msgs[:2]) == "look"
     assert routing_text("p", msgs) == "p"
 
 

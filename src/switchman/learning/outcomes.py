@@ -11,8 +11,8 @@ One JSON object per line::
 lines (its cells are NaN in :class:`OutcomeMatrix`). Missing costs can be filled from per-model prices and
 estimated token counts with :func:`fill_costs`.
 
-The text a router sees for a prompt is :func:`routing_text`: the prompt, or the user turns of ``messages``
-joined by blank lines. The gateway embeds the same text for live requests so training and serving agree.
+The text a router sees for a prompt is :func:`routing_text`: the prompt, or the last user message of
+``messages`` — the same text the gateway's request analysis reads, so training and serving agree.
 """
 
 from __future__ import annotations
@@ -96,13 +96,11 @@ def _content_text(content: Any) -> str:
 
 
 def routing_text(prompt: str | None, messages: Sequence[Mapping[str, Any]] | None = None) -> str:
-    """The text routers embed: the prompt, else the user turns of the conversation."""
+    """The text a router reads: the prompt, else the last user message (as the gateway's analysis does)."""
     if prompt is not None:
         return prompt
-    if not messages:
-        return ""
-    user = [_content_text(m.get("content")) for m in messages if m.get("role") == "user"]
-    return "\n\n".join(t for t in user if t)
+    user = [_content_text(m.get("content")) for m in messages or () if m.get("role") == "user"]
+    return user[-1] if user else ""
 
 
 def _parse_outcome(model: str, raw: Any, where: str) -> ModelOutcome:

@@ -27,6 +27,7 @@ import numpy.typing as npt
 from switchman.errors import DatasetError
 from switchman.learning.evaluate import kfold_indices, routellm_metrics, routerbench_metrics
 from switchman.learning.outcomes import OutcomeMatrix, estimate_tokens
+from switchman.routing.analyze import embed_text
 from switchman.routing.embed import Embedder
 from switchman.routing.learned import (
     EnsemblePredictor,
@@ -75,10 +76,14 @@ class TrainConfig:
 def embed_texts(
     embedder: Embedder, texts: Sequence[str], *, batch: int = 256, progress: Progress | None = None
 ) -> F32:
-    """Embed many texts in batches, reporting the number done after each batch."""
+    """Embed many texts in batches, reporting the number done after each batch.
+
+    Each text is cut exactly as the gateway cuts a live prompt before embedding it
+    (:func:`switchman.routing.analyze.embed_text`: start + end of long texts), so that a router is
+    trained on the same view of a prompt that it will see when serving."""
     out = np.zeros((len(texts), embedder.dim), dtype=np.float32)
     for start in range(0, len(texts), batch):
-        chunk = list(texts[start : start + batch])
+        chunk = [embed_text(t) for t in texts[start : start + batch]]
         out[start : start + len(chunk)] = embedder.embed(chunk)
         if progress is not None:
             progress(len(chunk))
