@@ -33,7 +33,8 @@ def plot_report(report: dict[str, Any], path: Path) -> None:
             ax.set_xlabel("strong-model calls (share)")
             ax.set_title(f"APGR {r['apgr']:.3f}")
         else:
-            ax.plot(*zip(*r["hull"], strict=True), marker=".", label=f"switchman (AIQ {r['aiq']:.3f})")
+            ax.scatter(*zip(*r["points"], strict=True), s=8, alpha=0.4, label="switchman, λ sweep")
+            ax.plot(*zip(*r["hull"], strict=True), marker=".", label=f"switchman hull (AIQ {r['aiq']:.3f})")
             ax.plot(
                 *zip(*r["zero_hull"], strict=True), ls="--", label=f"Zero router (AIQ {r['zero_aiq']:.3f})"
             )
