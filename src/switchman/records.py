@@ -7,7 +7,7 @@ them without depending on the layers above it.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from switchman.catalog import Catalog
@@ -75,8 +75,3 @@ class CallRecord:
 
     def finish(self, t0: float) -> None:
         self.latency_ms = (time.perf_counter() - t0) * 1000
-
-    def to_log(self) -> dict[str, Any]:
-        out = asdict(self)
-        out["attempts"] = [asdict(a) for a in self.attempts]
-        return out

@@ -32,7 +32,3 @@ class Decision:
     @property
     def primary(self) -> Candidate:
         return self.chain[0]
-
-    def short(self) -> str:
-        """The short explanation returned in ``x-switchman-route``."""
-        return f"{self.policy};{self.chain[0].reason}" if self.chain else self.policy

@@ -14,6 +14,8 @@ from switchman.catalog import Catalog
 from switchman.dispatch import CallTrace
 from switchman.errors import InvalidRequest, RequestTooLarge, SwitchmanError, retry_after_of, to_openai_error
 from switchman.records import CallRecord
+from switchman.routing.decision import Decision
+from switchman.routing.explain import explain_json, short_route
 from switchman.routing.request import LatencyClass, RequestInfo
 from switchman.serving.guard import GUARD
 from switchman.serving.keys import H_MODEL, H_REQUEST_ID, H_ROUTE, STATE
@@ -66,8 +68,9 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
     t0 = time.perf_counter()
     request_id = "req_" + secrets.token_hex(10)
     record = CallRecord(request_id=request_id, started=time.time(), requested_model="", stream=False)
+    decided: list[Decision] = []
     try:
-        return await _chat(request, runtime, record, t0)
+        return await _chat(request, runtime, record, t0, decided)
     except SwitchmanError as exc:
         record.status, record.error = to_openai_error(exc)[0], type(exc).__name__
         return error_response(exc, request_id)
@@ -76,10 +79,23 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
         runtime.leave()
         state.submit(record)
         if runtime.config.server.log_requests:
-            log.info("request", extra={"request_id": request_id, "call": record.to_log()})
+            _log_request(record, decided[0] if decided else None)
 
 
-async def _chat(request: web.Request, runtime: Runtime, record: CallRecord, t0: float) -> web.StreamResponse:
+def _log_request(record: CallRecord, decision: Decision | None) -> None:
+    """One JSON log line per request: the call record and the full routing explanation.
+
+    The record is serialised by orjson directly (a pre-encoded fragment), not copied into dicts.
+    """
+    extra: dict[str, Any] = {"request_id": record.request_id, "call": orjson.Fragment(orjson.dumps(record))}
+    if decision is not None:
+        extra["decision"] = explain_json(decision)
+    log.info("request", extra=extra)
+
+
+async def _chat(
+    request: web.Request, runtime: Runtime, record: CallRecord, t0: float, decided: list[Decision]
+) -> web.StreamResponse:
     guard = request.app[GUARD]
     key = await guard.authenticate(runtime, request.headers)  # 401 before anything is read
     max_bytes = runtime.config.server.max_body_bytes
@@ -96,8 +112,9 @@ async def _chat(request: web.Request, runtime: Runtime, record: CallRecord, t0: 
     info = guard.authorize(runtime, _request_info(runtime, req, request.headers), key)
     record.key_id = info.key_id
     decision = await guard.admit(runtime, info, key, runtime.decide(info), record.request_id)
+    decided.append(decision)
     record.router = decision.policy
-    record.route = decision.short()
+    record.route = short_route(decision)
     record.chain = [
         {"model": c.model, "q": c.predicted_quality, "cost": c.expected_cost_usd, "reason": c.reason}
         for c in decision.chain
