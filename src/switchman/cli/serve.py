@@ -36,7 +36,7 @@ log = logging.getLogger("switchman.serve")
     type=click.Choice(["auto", "asyncio", "uvloop"]),
     default="auto",
     show_default=True,
-    help="Event loop (auto: uvloop when installed, e.g. pip install 'switchman[fast]').",
+    help="Event loop (auto: uvloop when installed, a default dependency on Linux and macOS).",
 )
 @click.option("--reuse-port", is_flag=True, hidden=True)
 def serve(
@@ -64,6 +64,10 @@ def serve(
     if workers > 1:
         raise SystemExit(_supervise(workers, sys.argv[1:]))
     path = Path(config_path) if config_path else None
+    from threadpoolctl import threadpool_limits
+
+    # routing runs one small embedding per request on the event loop: BLAS must not fan out over cores
+    threadpool_limits(limits=1)
     with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
         runner.run(_run(config, path, reload_config=reload_config, reuse_port=reuse_port))
 
