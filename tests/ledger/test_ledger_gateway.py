@@ -46,3 +46,36 @@ async def test_rows_equal_requests_with_exact_usage(
         sim.stop()
     # nothing spooled: the database was up the whole time
     assert not list((data / "spool").glob("spool-*"))
+
+
+def test_bodies_are_stored_only_for_enabled_routers(tmp_path: Path) -> None:
+    import json
+
+    import openai
+
+    data = tmp_path / "data"
+    sim = start_sim(tmp_path, SIM)
+    ledger = ledger_yaml(None, str(data), store_bodies_routers="[switchman/quality]")
+    gw = start_gateway(tmp_path, gateway_config(sim.url, ledger), env={"SIM_API_KEY": SECRET})
+    try:
+        client = openai.OpenAI(base_url=gw.url + "/v1", api_key="x", max_retries=0)
+        msgs = [{"role": "user", "content": "keep this prompt"}]
+        kept = client.chat.completions.with_raw_response.create(model="switchman/quality", messages=msgs)
+        streamed = client.chat.completions.with_raw_response.create(
+            model="switchman/quality", messages=msgs, stream=True
+        )
+        text = "".join(c.choices[0].delta.content or "" for c in streamed.parse() if c.choices)
+        plain = client.chat.completions.with_raw_response.create(model="switchman/auto", messages=msgs)
+        rows = wait_rows(_sqlite_url(data), 3)
+    finally:
+        gw.stop()
+        sim.stop()
+    row = rows[kept.headers["x-switchman-request-id"]]
+    assert json.loads(row["prompt_body"])["messages"] == msgs
+    assert json.loads(row["response_body"])["choices"][0]["message"]["content"] == (
+        kept.parse().choices[0].message.content
+    )
+    srow = rows[streamed.headers["x-switchman-request-id"]]
+    assert srow["response_body"] == text and "keep this prompt" in srow["prompt_body"]
+    prow = rows[plain.headers["x-switchman-request-id"]]
+    assert prow["prompt_body"] is None and prow["response_body"] is None

@@ -113,6 +113,8 @@ async def _chat(
     record.key_id = info.key_id
     decision = await guard.admit(runtime, info, key, runtime.decide(info), record.request_id)
     decided.append(decision)
+    if _stores_bodies(runtime, decision.policy):
+        record.prompt_body = raw.decode("utf-8", "replace")
     record.router = decision.policy
     record.route = short_route(decision)
     record.chain = [
@@ -128,8 +130,16 @@ async def _chat(
     record.ttft_ms = (time.perf_counter() - t0) * 1000
     resp.set_model(model)
     record.settle(runtime.catalog, resp.usage)
+    if record.prompt_body is not None:
+        record.response_body = orjson.dumps(resp.data).decode()
     headers = {H_MODEL: model, H_REQUEST_ID: record.request_id, H_ROUTE: record.route or ""}
     return json_response(resp.data, headers=headers)
+
+
+def _stores_bodies(runtime: Runtime, router: str) -> bool:
+    """Prompt/response bodies go to the ledger only when enabled (globally or for this router)."""
+    ledger = runtime.config.ledger
+    return ledger.enabled and (ledger.store_bodies or router in ledger.store_bodies_routers)
 
 
 async def list_models(request: web.Request) -> web.Response:

@@ -55,6 +55,8 @@ async def stream_answer(
     )
     usage: Usage | None = None
     chars = 0
+    #: The streamed text, kept only when bodies are stored for this request (routes sets prompt_body).
+    texts: list[str] | None = [] if record.prompt_body is not None else None
     wants_usage = req.client_wants_usage
     #: Events held back while the provider says the next chunk is already here (one write for all).
     pending: list[bytes] = []
@@ -69,7 +71,10 @@ async def stream_answer(
                     usage = chunk.usage
                 if chunk.has_choices or wants_usage:
                     chunk.data["model"] = model
-                    chars += len(chunk_text(chunk.data))
+                    text = chunk_text(chunk.data)
+                    chars += len(text)
+                    if texts is not None:
+                        texts.append(text)
                     pending.append(sse_event(chunk.data))
                     if not chunk.more_buffered:
                         data = b"".join(pending)
@@ -100,4 +105,6 @@ async def stream_answer(
             with contextlib.suppress(Exception):
                 await aclose()
         record.settle(runtime.catalog, usage, estimate_usage(req, chars))
+        if texts is not None:
+            record.response_body = "".join(texts)
     return resp
