@@ -155,7 +155,9 @@ def train(
     config = _run(TrainConfig, learner=learner, k=k, l2=l2)
     art = _run(train_router, data, emb, get_embedder(embedder).model_id, config)
     save_router(output, art)
-    click.echo(f"trained {learner} router for {len(art.models)} models on {len(data)} prompts -> {output}")
+    chosen = art.info.get("selection", {}).get("chosen")
+    how = f"{chosen} (auto: {art.info['selection'].get('metric', '')})" if chosen else learner
+    click.echo(f"trained {how} router for {len(art.models)} models on {len(data)} prompts -> {output}")
 
 
 def _add_model(
