@@ -60,3 +60,18 @@ def test_board_availability_by_model() -> None:
     board.get("m/b").observe(True, 100.0)
     board.get("m/b").observe(True, 200.0)
     assert board.latency_ms("m") == 120.0
+
+
+def test_shared_breaker_state() -> None:
+    board = HealthBoard(CFG)
+    board.configure(CFG, {"m": ["m/a"]})
+    now = time.monotonic()
+    for _ in range(3):
+        board.get("m/a").breaker.failure(now)
+    assert board.newly_opened() == ["m/a"]
+    assert board.newly_opened() == []  # told once
+    other = HealthBoard(CFG)
+    other.configure(CFG, {"m": ["m/a"]})
+    other.apply_shared("m/a", 5.0, now=now)
+    assert other.get("m/a").breaker.state(now + 4.9) == "open"
+    assert other.get("m/a").breaker.state(now + 5.1) == "closed"

@@ -26,8 +26,14 @@ class Breaker:
     failures: deque[float] = field(default_factory=deque)
     opened_at: float | None = None
     probing: bool = False
+    #: Another replica reported this deployment's breaker open until then (monotonic clock).
+    shared_until: float = 0.0
+    #: Set when this breaker opened and the replicas have not been told yet.
+    unshared: bool = False
 
     def state(self, now: float) -> BreakerState:
+        if now < self.shared_until:
+            return "open"
         if self.opened_at is None:
             return "closed"
         if now - self.opened_at >= self.config.cooldown_s:
@@ -66,6 +72,7 @@ class Breaker:
         if len(self.failures) >= self.config.failures:
             self.opened_at = now
             self.failures.clear()
+            self.unshared = True
 
 
 @dataclass(slots=True)
@@ -109,6 +116,25 @@ class HealthBoard:
     def breaker_states(self, now: float | None = None) -> dict[str, BreakerState]:
         t = time.monotonic() if now is None else now
         return {d: h.breaker.state(t) for d, h in self._deployments.items()}
+
+    # --- sharing breaker state between replicas (see limits/breakers.py) ---
+
+    def deployments(self) -> list[str]:
+        return [d for deps in self._by_model.values() for d in deps]
+
+    def newly_opened(self) -> list[str]:
+        """Deployments whose breaker opened here since the last call (to tell the other replicas)."""
+        out = []
+        for dep, h in self._deployments.items():
+            if h.breaker.unshared:
+                h.breaker.unshared = False
+                out.append(dep)
+        return out
+
+    def apply_shared(self, deployment: str, seconds_left: float, now: float | None = None) -> None:
+        """Another replica says ``deployment``'s breaker is open for ``seconds_left`` more seconds."""
+        t = time.monotonic() if now is None else now
+        self.get(deployment).breaker.shared_until = t + seconds_left
 
     # --- the routing Stats protocol ---
 

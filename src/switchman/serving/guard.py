@@ -19,6 +19,7 @@ from switchman.config.model import Config
 from switchman.errors import PermissionDenied
 from switchman.keys import ApiKey, KeyStore, open_store
 from switchman.limits import Ask, Limiter, Reservation, build_backend
+from switchman.limits.breakers import BreakerSync
 from switchman.limits.plan import merge_key_limits
 from switchman.limits.stats import HeadroomStats
 from switchman.records import CallRecord
@@ -51,12 +52,22 @@ class Guard:
         #: Reservations of requests in flight, by request id (reconciled by ``submit``).
         self._reserved: dict[str, tuple[Reservation, Runtime]] = {}
         self.current: Runtime | None = None
+        self._breakers: BreakerSync | None = None
 
     # --- lifecycle --------------------------------------------------------------------------------
 
     async def start(self, runtime: Runtime) -> None:
         self.current = runtime
         await self.limiter.backend.start()
+        state = self._config.state
+        if state.backend == "redis":  # breakers shared by replicas, like the counters
+            self._breakers = BreakerSync(
+                state.url.get_secret_value(),
+                runtime.dispatcher.health,
+                prefix=state.prefix,
+                timeout_s=state.timeout_s,
+            )
+            await self._breakers.start()
         self.limiter.start_refresh(lambda: (self.current or runtime).config.limits)
         auth = runtime.config.auth
         if auth.enabled or auth.admin_key is not None:
@@ -75,6 +86,8 @@ class Guard:
         return self._keys
 
     async def close(self) -> None:
+        if self._breakers is not None:
+            await self._breakers.close()
         await self.limiter.aclose()
         await self.limiter.backend.aclose()
         if self._keys is not None:
