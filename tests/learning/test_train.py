@@ -104,6 +104,7 @@ def test_auto_learner_records_its_choice(llmrouter: tuple[OutcomeMatrix, np.ndar
     sel = art.info["selection"]
     assert sel["metric"] == "aiq" and sel["chosen"] in sel["scores"]
     assert set(sel["scores"]) == {"knn", "linear", "ensemble"}
+    assert art.metrics["inner_cv_3fold"]["chosen"] == sel["chosen"]
 
 
 def test_bad_inputs(llmrouter: tuple[OutcomeMatrix, np.ndarray]) -> None:

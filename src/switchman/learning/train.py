@@ -171,8 +171,9 @@ def train_router(
         info["selection"] = selection
         config = replace(config, learner=str(selection["chosen"]))
     predictor = fit_predictor(embeddings, tokens, scores, chosen, config)
+    metrics = {"inner_cv_3fold": info["selection"]} if "selection" in info else {}
     return RouterArtifact(
-        embedder_id=embedder_id, predictor=predictor, fingerprint=data.fingerprint, info=info
+        embedder_id=embedder_id, predictor=predictor, fingerprint=data.fingerprint, metrics=metrics, info=info
     )
 
 
