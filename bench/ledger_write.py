@@ -18,7 +18,7 @@ from pathlib import Path
 
 from pydantic import SecretStr
 
-from switchman.config.model import LedgerConfig
+from switchman.config.observe import LedgerConfig
 from switchman.ledger.writer import LedgerWriter
 from switchman.records import Attempt, CallRecord
 from switchman.serving.metrics import Metrics

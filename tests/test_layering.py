@@ -76,13 +76,15 @@ RULES: list[tuple[str, tuple[str, ...]]] = [
         ("switchman.serving", "switchman.dispatch", "switchman.providers", "switchman.routing"),
     ),
     (
-        "switchman.config.model",
+        "switchman.config",
         (
             "switchman.serving",
             "switchman.dispatch",
             "switchman.providers",
             "switchman.routing",
-            "switchman.config.load",
+            "switchman.ledger",
+            "switchman.limits",
+            "switchman.cli",
         ),
     ),
     ("switchman.errors", ("switchman.",)),

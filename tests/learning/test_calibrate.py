@@ -27,6 +27,14 @@ def test_strong_share_target(share: float) -> None:
     assert cal.strong_share >= share - 0.03
     chosen = np.argmax(predicted - cal.lam * costs, axis=1)
     assert np.mean(chosen == 1) == pytest.approx(cal.strong_share)
+    # the threshold-policy knob: cheapest model predicted >= target, else the best predicted
+    assert cal.target is not None and cal.target_point is not None
+    clears_weak = predicted[:, 0] >= cal.target
+    by_threshold = np.where(
+        clears_weak, 0, np.where(predicted[:, 1] >= cal.target, 1, predicted.argmax(axis=1))
+    )
+    assert np.mean(by_threshold == 1) == pytest.approx(cal.target_point[0])
+    assert cal.target_point[0] <= share + 1e-9
 
 
 def test_budget_and_quality_targets() -> None:
@@ -57,3 +65,4 @@ def test_calibration_is_written_into_the_artifact(tmp_path: Path) -> None:
     back = load_router(tmp_path / "r")
     assert back.calibration["kind"] == "strong_share"
     assert back.calibration["lambda"] == pytest.approx(cal.lam)
+    assert back.calibration["target"] == pytest.approx(cal.target)

@@ -12,7 +12,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from switchman.alerts.runner import AlertRunner
-from switchman.config.model import AlertRuleConfig, AlertsConfig, LedgerConfig
+from switchman.config.observe import AlertRuleConfig, AlertsConfig, LedgerConfig
 from switchman.ledger.writer import LedgerWriter
 from switchman.records import CallRecord
 

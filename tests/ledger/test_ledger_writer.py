@@ -8,7 +8,7 @@ from pathlib import Path
 
 from sqlalchemy import func, select
 
-from switchman.config.model import LedgerConfig
+from switchman.config.observe import LedgerConfig
 from switchman.ledger import db
 from switchman.ledger.retention import delete_older_than
 from switchman.ledger.spool import Spool

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from routing_helpers import catalog, request
 
 from switchman.catalog import NoStats
-from switchman.config.model import RouteTarget, RuleConfig, RuleWhen
+from switchman.config.routing import RouteTarget, RuleConfig, RuleWhen
 from switchman.routing.analyze import analyze
 from switchman.routing.rules import (
     apply_target,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from switchman.config.model import RouteTarget, SemanticRouteConfig
+from switchman.config.routing import RouteTarget, SemanticRouteConfig
 from switchman.routing.embed import HashingEmbedder
 from switchman.routing.semantic import SemanticIndex, fit_thresholds
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from sqlalchemy.engine import Engine
 
-from switchman.config.model import AlertRuleConfig
+from switchman.config.observe import AlertRuleConfig
 from switchman.ledger.queries import GroupStats, summarize
 
 

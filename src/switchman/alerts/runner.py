@@ -17,7 +17,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from switchman.alerts.rules import Firing, evaluate
-from switchman.config.model import AlertsConfig, LedgerConfig
+from switchman.config.observe import AlertsConfig, LedgerConfig
 from switchman.ledger import db
 from switchman.ledger.tables import alert_events
 from switchman.records import CallRecord

@@ -5,10 +5,10 @@ from switchman.config.model import (
     Config,
     ModelConfig,
     ProviderConfig,
-    RouterConfig,
     ServerConfig,
     SimBehaviour,
 )
+from switchman.config.routing import RouterConfig
 
 __all__ = [
     "Capabilities",

@@ -8,15 +8,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import Field, SecretStr
+
+from switchman.config.base import Strict as _Strict
 
 #: What a request that hits a model's limit does: wait in a bounded queue, go to the next candidate of
 #: its routing chain, or get 429 with ``Retry-After`` at once.
 OnLimit = Literal["queue", "reroute", "reject"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class AuthConfig(_Strict):

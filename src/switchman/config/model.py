@@ -8,16 +8,21 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
+from pydantic import ConfigDict, Field, SecretStr, field_validator, model_validator
 
+from switchman.config.base import Strict as _Strict
 from switchman.config.limits import AuthConfig, LimitsConfig, StateConfig, check_limit_references
+from switchman.config.observe import (
+    AlertsConfig,
+    DashboardConfig,
+    LedgerConfig,
+)
+from switchman.config.routing import (
+    RouterConfig,
+)
 
 Tier = str
 ProviderType = Literal["openai", "anthropic", "sim"]
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
 
 
 class ServerConfig(_Strict):
@@ -127,116 +132,6 @@ class ModelConfig(_Strict):
     deployments: list[DeploymentConfig] = Field(default_factory=list)
 
 
-ScoringPolicy = Literal["cheapest", "ordered", "quality", "threshold", "utility"]
-Weekday = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
-
-
-class RuleWhen(_Strict):
-    """Conditions of a routing rule; all given conditions must hold (an empty ``when`` always matches)."""
-
-    #: Caller's declared tier (``x-switchman-tier`` / ``metadata.tier``), e.g. ``premium``.
-    tier: list[str] = Field(default_factory=list)
-    latency: list[Literal["interactive", "batch"]] = Field(default_factory=list)
-    task: list[str] = Field(default_factory=list)
-    #: API key ids.
-    keys: list[str] = Field(default_factory=list)
-    #: Hours of the day, UTC, ``[start, end)``; wraps past midnight when start > end (e.g. ``[22, 6]``).
-    hours_utc: tuple[int, int] | None = None
-    days: list[Weekday] = Field(default_factory=list)
-    #: Bounds on the counted conversation tokens.
-    min_tokens: int | None = Field(None, ge=0)
-    max_tokens: int | None = Field(None, ge=0)
-    code: bool | None = None
-    #: Guessed language codes (``en``, ``zh``, ``es``, ...).
-    language: list[str] = Field(default_factory=list)
-    vision: bool | None = None
-    tools: bool | None = None
-    json_mode: bool | None = Field(None, alias="json")
-
-    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
-
-    @field_validator("hours_utc")
-    @classmethod
-    def _hours(cls, v: tuple[int, int] | None) -> tuple[int, int] | None:
-        if v is not None and not all(0 <= h <= 24 for h in v):
-            raise ValueError("hours_utc must be two hours in 0..24")
-        return v
-
-
-class RouteTarget(_Strict):
-    """What a matching rule or semantic route does. ``model``, ``tier`` and ``router`` decide (the
-    pipeline stops there); the other fields only narrow the candidates or tune the scoring."""
-
-    #: Send to this model (when it passes the constraints).
-    model: str | None = None
-    #: Prefer models of this tier: a tier name, ``top`` (strongest available) or ``bottom``.
-    tier: str | None = None
-    min_tier: str | None = None
-    max_tier: str | None = None
-    #: Keep only models of these latency classes.
-    latency: list[Literal["low", "medium", "high"]] = Field(default_factory=list)
-    #: Hand the request to another router.
-    router: str | None = None
-    #: Scoring policy and quality target to use from here on.
-    policy: ScoringPolicy | None = None
-    target: float | None = Field(None, ge=0, le=1)
-
-    @property
-    def decisive(self) -> bool:
-        return self.model is not None or self.tier is not None or self.router is not None
-
-
-class RuleConfig(_Strict):
-    """An override: when the request matches ``when``, apply ``then``. Rules run in order; the first
-    decisive rule (model/tier/router) ends the overrides and skips semantic routes."""
-
-    name: str
-    when: RuleWhen = Field(default_factory=RuleWhen)
-    then: RouteTarget
-
-
-class SemanticRouteConfig(_Strict):
-    """Example utterances; a request whose embedding is at least ``threshold`` cosine-similar to one
-    of them takes this route (the most similar route wins)."""
-
-    name: str
-    examples: list[str] = Field(min_length=1)
-    threshold: float = Field(0.75, ge=-1, le=1)
-    then: RouteTarget
-
-
-class RouterConfig(_Strict):
-    """A router model (e.g. ``switchman/auto``): a policy over a set of candidate models.
-
-    Every router runs the same pipeline: constraints → rules → semantic routes → scoring.
-    """
-
-    #: Scoring: ``cheapest`` (lowest expected cost first), ``ordered`` (the order of ``models``),
-    #: ``quality`` (strongest tier first), ``threshold`` (cheapest model whose predicted quality
-    #: clears ``target``), ``utility`` (max predicted quality − cost_weight · expected cost in USD).
-    policy: ScoringPolicy = "cheapest"
-    #: Candidate models, in order; empty = every configured model.
-    models: list[str] = Field(default_factory=list)
-    #: How many fallbacks follow the primary in the chain.
-    max_fallbacks: int = Field(2, ge=0)
-    description: str = ""
-    #: Quality target of the ``threshold`` policy (``switchman/auto@0.8`` overrides it per request).
-    target: float = Field(0.7, ge=0, le=1)
-    #: λ of the ``utility`` policy, quality per USD of one request's expected cost; default: the
-    #: predictor artifact's calibrated λ (``switchman calibrate``), else 100.
-    cost_weight: float | None = Field(None, ge=0)
-    #: Overrides, in order.
-    rules: list[RuleConfig] = Field(default_factory=list)
-    #: Semantic routes.
-    routes: list[SemanticRouteConfig] = Field(default_factory=list)
-    #: Embedder for semantic routes and the learned predictor (``hashing``, ``wordllama``, ``minilm``).
-    embedder: str = "wordllama"
-    #: Directory of a learned router artifact (``switchman train``); none = the heuristic quality prior.
-    predictor: str | None = None
-    #: Output tokens assumed for cost estimates (default: predicted from the request).
-    expected_output_tokens: int | None = Field(None, gt=0)
-
-
 class BreakerConfig(_Strict):
     """Circuit breaker per deployment: opens after ``failures`` failures within ``window_s``."""
 
@@ -259,78 +154,6 @@ class DispatchConfig(_Strict):
     #: How a model's deployments share load: ``weighted`` (random by weight), ``least_busy`` (fewest
     #: requests in flight) or ``latency`` (lowest latency EWMA, ties by weight).
     load_balancing: Literal["weighted", "least_busy", "latency"] = "weighted"
-
-
-class LedgerConfig(_Strict):
-    """Where every call is recorded (``switchman report``, ``/dashboard``, alerts)."""
-
-    enabled: bool = True
-    #: SQLAlchemy URL; default ``sqlite:///{data_dir}/ledger.db`` (WAL). PostgreSQL:
-    #: ``postgresql+psycopg://user:${PGPASSWORD}@host:5432/db``.
-    url: SecretStr | None = None
-    #: Directory for the default SQLite file and the spool (relative to the working directory).
-    data_dir: str = ".switchman"
-    #: Rows written per database round trip, and the longest a record waits in memory, seconds.
-    batch_size: int = Field(500, gt=0)
-    flush_interval_s: float = Field(1.0, gt=0)
-    #: Records kept in memory while the database is slow before they go to the spool.
-    queue_max: int = Field(50_000, gt=0)
-    #: Where records wait (JSONL) while the database is unreachable; default ``{data_dir}/spool``.
-    spool_dir: str | None = None
-    spool_max_bytes: int = Field(512 * 1024 * 1024, gt=0)
-    #: Store prompt and response bodies (off by default; also per router with ``store_bodies_routers``).
-    store_bodies: bool = False
-    store_bodies_routers: list[str] = Field(default_factory=list)
-    #: Delete records older than this many days (0 = keep forever), in batches of ``retention_batch``.
-    retention_days: float = Field(0, ge=0)
-    retention_batch: int = Field(5000, gt=0)
-    #: Apply pending migrations at startup (``switchman db upgrade`` does it by hand).
-    migrate: bool = True
-    #: How long one write waits for a locked (SQLite) or unreachable (PostgreSQL) database, seconds.
-    timeout_s: float = Field(5.0, gt=0)
-
-
-AlertKind = Literal["cost_per_request", "strong_share", "error_rate", "p99_latency", "quality"]
-
-
-class AlertRuleConfig(_Strict):
-    """One alert rule, evaluated over the last ``window_s`` seconds of the ledger.
-
-    ``cost_per_request`` and ``quality`` compare the window with the trailing ``baseline_window_s``
-    before it and fire when the change passes ``threshold`` percent (cost up, quality down);
-    ``strong_share`` fires when the share of requests served by the strongest tier rises by more than
-    ``threshold`` percentage points; ``error_rate`` fires above ``threshold`` (a share, 0..1);
-    ``p99_latency`` fires above ``threshold`` milliseconds.
-    """
-
-    name: str
-    kind: AlertKind
-    threshold: float = Field(ge=0)
-    window_s: float = Field(3600, gt=0)
-    baseline_window_s: float = Field(86400, gt=0)
-    #: Only requests served by this model (``quality``, ``p99_latency``, ``error_rate``), or routed by
-    #: this router.
-    model: str | None = None
-    router: str | None = None
-    #: Fewer requests than this in the window (or baseline) never fire.
-    min_requests: int = Field(20, ge=1)
-
-
-class AlertsConfig(_Strict):
-    enabled: bool = True
-    interval_s: float = Field(60, gt=0)
-    #: A firing rule is not repeated within this many seconds.
-    dedup_s: float = Field(3600, ge=0)
-    #: POSTed a JSON body per firing alert (may be an env reference).
-    webhook_url: SecretStr | None = None
-    rules: list[AlertRuleConfig] = Field(default_factory=list)
-
-
-class DashboardConfig(_Strict):
-    enabled: bool = True
-    #: Bearer key required by ``/dashboard`` (an env reference, e.g. ``${SWITCHMAN_ADMIN_KEY}``);
-    #: unset = open to anyone who can reach the port.
-    admin_key: SecretStr | None = None
 
 
 class Config(_Strict):

@@ -1,6 +1,8 @@
 """Calibrate a router's operating point (λ) on the user's own traffic and write it into the artifact.
 
-The gateway routes with ``argmax_m predicted[m] − λ·cost[m]``. Three targets pick λ:
+The gateway's ``utility`` policy routes with ``argmax_m predicted[m] − λ·cost[m]``; its ``threshold``
+policy takes the cheapest model whose predicted quality reaches a target. Calibration sets both knobs
+(``lambda`` and ``target`` in the artifact) for one of three goals:
 
 ``strong_share``      the share of requests sent to the most expensive model (prompts are enough);
 ``quality``           the smallest spend whose *predicted* mean quality reaches this fraction of the
@@ -39,9 +41,12 @@ class Calibration:
     cost_per_1k: float  # expected USD per 1,000 requests
     quality: float  # mean (predicted or realised) quality at this λ
     n_prompts: int
+    #: the same target for the ``threshold`` policy (cheapest model predicted ≥ target), and its point
+    target: float | None = None
+    target_point: tuple[float, float, float] | None = None  # (strong share, USD per 1k, quality)
 
     def to_json(self) -> dict[str, float | str | int]:
-        return {
+        out: dict[str, float | str | int] = {
             "kind": self.kind,
             "value": self.value,
             "lambda": self.lam,
@@ -50,6 +55,11 @@ class Calibration:
             "quality": self.quality,
             "n_prompts": self.n_prompts,
         }
+        if self.target is not None and self.target_point is not None:
+            out["target"] = self.target
+            share, cost, quality = self.target_point
+            out |= {"target_strong_share": share, "target_cost_usd_per_1k": cost, "target_quality": quality}
+        return out
 
 
 def cost_matrix(
@@ -93,6 +103,44 @@ def _sweep(predicted: F64, quality: F64, costs: F64) -> list[tuple[float, float,
     return out
 
 
+def _threshold_sweep(predicted: F64, quality: F64, costs: F64) -> list[tuple[float, float, float, float]]:
+    """(target, strong share, cost per request, quality) of the threshold rule: the cheapest model whose
+    predicted quality reaches the target, else the best predicted one (as the gateway's threshold policy)."""
+    targets = np.unique(np.quantile(predicted, np.linspace(0.0, 1.0, 201)))
+    strongest = int(np.argmax(costs.mean(axis=0)))
+    rows = np.arange(len(costs))
+    fallback = np.argmax(predicted, axis=1)
+    out = []
+    for t in [*targets.tolist(), float(targets[-1]) + 1e-9]:
+        clearing = predicted >= t
+        choice = np.where(
+            clearing.any(axis=1), np.argmin(np.where(clearing, costs, np.inf), axis=1), fallback
+        )
+        out.append(
+            (
+                t,
+                float(np.mean(choice == strongest)),
+                float(costs[rows, choice].mean()),
+                float(quality[rows, choice].mean()),
+            )
+        )
+    return out
+
+
+def _pick(
+    sweep: list[tuple[float, float, float, float]], kind: str, value: float, goal: float
+) -> tuple[float, ...]:
+    """The sweep point meeting the target (rows: knob, strong share, cost per request, quality)."""
+    if kind == "strong_share":
+        ok = [s for s in sweep if s[1] <= value + 1e-12]
+        return max(ok, key=lambda s: (s[1], -s[2])) if ok else min(sweep, key=lambda s: s[1])
+    if kind == "budget_usd_per_1k":
+        ok = [s for s in sweep if s[2] * 1000 <= value + 1e-12]
+        return max(ok, key=lambda s: (s[3], -s[2])) if ok else min(sweep, key=lambda s: s[2])
+    ok = [s for s in sweep if s[3] >= goal - 1e-12]
+    return min(ok, key=lambda s: (s[2], -s[3])) if ok else max(sweep, key=lambda s: s[3])
+
+
 def calibrate(
     predicted: F64,
     costs: F64,
@@ -107,20 +155,12 @@ def calibrate(
     if len(predicted) == 0:
         raise DatasetError("calibration needs at least one prompt")
     quality = scores if scores is not None and np.isfinite(scores).all() else predicted
-    sweep = _sweep(predicted, quality, costs)
-    if kind == "strong_share":
-        # the largest share not above the target (ties: the cheapest such λ is the largest λ)
-        ok = [s for s in sweep if s[1] <= value + 1e-12]
-        chosen = max(ok, key=lambda s: (s[1], s[0])) if ok else sweep[-1]
-    elif kind == "budget_usd_per_1k":
-        ok = [s for s in sweep if s[2] * 1000 <= value + 1e-12]
-        chosen = max(ok, key=lambda s: (s[3], -s[2])) if ok else sweep[-1]
-    else:
-        goal = value * float(np.max(quality.mean(axis=0)))
-        ok = [s for s in sweep if s[3] >= goal - 1e-12]
-        chosen = min(ok, key=lambda s: (s[2], -s[3])) if ok else sweep[0]
-    lam, share, cost, q = chosen
-    return Calibration(kind, value, lam, share, cost * 1000, q, len(predicted))
+    goal = value * float(np.max(quality.mean(axis=0)))
+    lam, share, cost, q = _pick(_sweep(predicted, quality, costs), kind, value, goal)
+    t, t_share, t_cost, t_q = _pick(_threshold_sweep(predicted, quality, costs), kind, value, goal)
+    return Calibration(
+        kind, value, lam, share, cost * 1000, q, len(predicted), t, (t_share, t_cost * 1000, t_q)
+    )
 
 
 def with_calibration(artifact: RouterArtifact, calibration: Calibration) -> RouterArtifact:

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, event, inspect
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from switchman.config.model import LedgerConfig
+from switchman.config.observe import LedgerConfig
 from switchman.errors import ConfigError
 from switchman.ledger.tables import VERSION_TABLE
 

@@ -21,7 +21,7 @@ from sqlalchemy import Insert, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from switchman.config.model import LedgerConfig
+from switchman.config.observe import LedgerConfig
 from switchman.ledger import db
 from switchman.ledger.retention import delete_older_than
 from switchman.ledger.rows import to_row

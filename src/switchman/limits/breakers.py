@@ -53,12 +53,12 @@ class BreakerSync:
             try:
                 await self.sync()
                 if self._failing:
-                    log.info("breaker sync: redis reachable again")
+                    log.info("breaker sync: Redis is back; breakers are shared again")
                 self._failing = False
             except Exception as exc:  # Redis down: keep local breakers, retry next tick
                 if not self._failing:
                     log.warning(
-                        "breaker sync: redis unreachable; breakers are per replica",
+                        "breaker sync: cannot reach Redis; breakers are per replica meanwhile",
                         extra={"error": type(exc).__name__},
                     )
                 self._failing = True

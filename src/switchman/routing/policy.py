@@ -23,7 +23,8 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from switchman.catalog import Catalog, ModelEntry, Stats
-from switchman.config.model import Config, RouterConfig, RouteTarget
+from switchman.config.model import Config
+from switchman.config.routing import RouterConfig, RouteTarget
 from switchman.errors import ConfigError, NoCandidate
 from switchman.routing.analyze import Analysis, analyze
 from switchman.routing.decision import Candidate, Decision

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from switchman.catalog import ModelEntry, Stats
-from switchman.config.model import RouteTarget, RuleConfig, RuleWhen
+from switchman.config.routing import RouteTarget, RuleConfig, RuleWhen
 from switchman.routing.analyze import Analysis
 from switchman.routing.request import RequestInfo
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from switchman.config.model import SemanticRouteConfig
+from switchman.config.routing import SemanticRouteConfig
 from switchman.errors import DatasetError
 from switchman.routing.embed import Embedder
 
