@@ -324,3 +324,9 @@ def calibrate(
             f"{kind}={value}: lambda={cal.lam:.6g}  strong share {cal.strong_share:.1%}  "
             f"${cal.cost_per_1k:.4f}/1k requests  quality {cal.quality:.3f}  -> {router_dir}"
         )
+        if cal.target is not None and cal.target_point is not None:
+            share, cost, q = cal.target_point
+            click.echo(
+                f"  threshold policy: target={cal.target:.4f}  strong share {share:.1%}  "
+                f"${cost:.4f}/1k requests  quality {q:.3f}"
+            )

@@ -4,7 +4,8 @@ The gateway's ``utility`` policy routes with ``argmax_m predicted[m] − λ·cos
 policy takes the cheapest model whose predicted quality reaches a target. Calibration sets both knobs
 (``lambda`` and ``target`` in the artifact) for one of three goals:
 
-``strong_share``      the share of requests sent to the most expensive model (prompts are enough);
+``strong_share``      the share of requests sent to the most expensive model(s) — those priced within
+                      5 % of the highest mean cost (prompts are enough);
 ``quality``           the smallest spend whose *predicted* mean quality reaches this fraction of the
                       best single model's predicted mean quality (prompts are enough); with outcome
                       scores present, realised scores are used instead of predictions;
@@ -83,11 +84,18 @@ def cost_matrix(
     return out
 
 
+def _strong_columns(costs: F64) -> npt.NDArray[np.bool_]:
+    """The "strong" models: the most expensive price level (mean cost within 5 % of the highest)."""
+    mean = costs.mean(axis=0)
+    out: npt.NDArray[np.bool_] = mean >= 0.95 * float(mean.max())
+    return out
+
+
 def _sweep(predicted: F64, quality: F64, costs: F64) -> list[tuple[float, float, float, float]]:
     """(λ, strong share, cost per request, quality) from λ = 0 (best quality) to very large (cheapest)."""
     scale = float(np.mean(np.max(costs, axis=1))) or 1.0
     lambdas = [0.0, *(np.logspace(-4, 4, 161) / scale).tolist()]
-    strongest = int(np.argmax(costs.mean(axis=0)))
+    strong = _strong_columns(costs)
     rows = np.arange(len(costs))
     out = []
     for lam in lambdas:
@@ -95,7 +103,7 @@ def _sweep(predicted: F64, quality: F64, costs: F64) -> list[tuple[float, float,
         out.append(
             (
                 lam,
-                float(np.mean(choice == strongest)),
+                float(np.mean(strong[choice])),
                 float(costs[rows, choice].mean()),
                 float(quality[rows, choice].mean()),
             )
@@ -107,7 +115,7 @@ def _threshold_sweep(predicted: F64, quality: F64, costs: F64) -> list[tuple[flo
     """(target, strong share, cost per request, quality) of the threshold rule: the cheapest model whose
     predicted quality reaches the target, else the best predicted one (as the gateway's threshold policy)."""
     targets = np.unique(np.quantile(predicted, np.linspace(0.0, 1.0, 201)))
-    strongest = int(np.argmax(costs.mean(axis=0)))
+    strong = _strong_columns(costs)
     rows = np.arange(len(costs))
     fallback = np.argmax(predicted, axis=1)
     out = []
@@ -119,7 +127,7 @@ def _threshold_sweep(predicted: F64, quality: F64, costs: F64) -> list[tuple[flo
         out.append(
             (
                 t,
-                float(np.mean(choice == strongest)),
+                float(np.mean(strong[choice])),
                 float(costs[rows, choice].mean()),
                 float(quality[rows, choice].mean()),
             )

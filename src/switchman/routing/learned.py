@@ -12,8 +12,9 @@ ignore the rest, so missing keys are fine. ``predictor.models`` lists the models
 catalog that the router does not know gets no prediction (the engine decides what that means).
 
 The router's operating point lives in ``artifact.calibration`` (written by ``switchman calibrate``):
-``{"kind": "strong_share"|"quality"|"budget_usd_per_1k", "value": …, "lambda": λ}`` — pick
-``argmax_m q[m] − λ·expected_cost_usd[m]``, costs in USD per request.
+``{"kind": "strong_share"|"quality"|"budget_usd_per_1k", "value": …, "lambda": λ, "target": t, …}`` —
+the ``utility`` policy picks ``argmax_m q[m] − λ·expected_cost_usd[m]`` (USD per request); the
+``threshold`` policy picks the cheapest model with ``q[m] ≥ t``. Both knobs meet the same goal.
 
 Predictors (all numpy):
 
