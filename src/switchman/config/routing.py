@@ -101,8 +101,9 @@ class RouterConfig(_Strict):
     #: How many fallbacks follow the primary in the chain.
     max_fallbacks: int = Field(2, ge=0)
     description: str = ""
-    #: Quality target of the ``threshold`` policy (``switchman/auto@0.8`` overrides it per request).
-    target: float = Field(0.7, ge=0, le=1)
+    #: Quality target of the ``threshold`` policy (``switchman/auto@0.8`` overrides it per request);
+    #: default: the predictor artifact's calibrated target (``switchman calibrate``), else 0.7.
+    target: float | None = Field(None, ge=0, le=1)
     #: λ of the ``utility`` policy, quality per USD of one request's expected cost; default: the
     #: predictor artifact's calibrated λ (``switchman calibrate``), else 100.
     cost_weight: float | None = Field(None, ge=0)

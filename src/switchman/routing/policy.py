@@ -44,6 +44,7 @@ from switchman.routing.trace import CandidateTrace, RoutedDecision, RouteTrace, 
 
 __all__ = [
     "DEFAULT_COST_WEIGHT",
+    "DEFAULT_TARGET",
     "LoadedPredictor",
     "PipelinePolicy",
     "Policy",
@@ -63,6 +64,8 @@ class Policy(Protocol):
 
 #: λ of the ``utility`` policy when neither the config nor the predictor artifact sets one.
 DEFAULT_COST_WEIGHT = 100.0
+#: Quality target of the ``threshold`` policy when neither the config nor the predictor artifact sets one.
+DEFAULT_TARGET = 0.7
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,19 +73,27 @@ class LoadedPredictor:
     predictor: QualityPredictor
     embedder_id: str
     cost_weight: float | None  # the artifact's calibrated λ, if any
+    target: float | None = None  # the artifact's calibrated quality target, if any
 
 
 def load_predictor(path: str) -> LoadedPredictor:
     """The learned predictor in the router artifact ``path`` (``switchman train``), the embedder it was
-    trained with and its calibrated λ (``switchman calibrate``). Reads files: call at build time only."""
+    trained with and its calibrated λ and quality target (``switchman calibrate``). Reads files: call at
+    build time only."""
     from switchman.routing.learned import load_router
 
     artifact = load_router(path)
     predictor: Any = artifact.predictor
     if not isinstance(predictor, QualityPredictor):
         raise ConfigError(f"{path}: the predictor has no predict(embedding, features)")
-    lam = artifact.calibration.get("lambda") if artifact.calibration else None
-    return LoadedPredictor(predictor, artifact.embedder_id, float(lam) if lam is not None else None)
+    cal = artifact.calibration or {}
+    lam, target = cal.get("lambda"), cal.get("target")
+    return LoadedPredictor(
+        predictor,
+        artifact.embedder_id,
+        float(lam) if lam is not None else None,
+        float(target) if target is not None else None,
+    )
 
 
 class PipelinePolicy:
@@ -99,6 +110,7 @@ class PipelinePolicy:
         routers: Mapping[str, PipelinePolicy] | None = None,
         clock: Callable[[], float] = time.time,
         cost_weight: float | None = None,
+        target: float | None = None,
     ) -> None:
         self.name = name
         self.config = config
@@ -106,6 +118,9 @@ class PipelinePolicy:
         self.cost_weight = next(
             w for w in (config.cost_weight, cost_weight, DEFAULT_COST_WEIGHT) if w is not None
         )
+        #: Target of the threshold policy: the config's, else the caller's (a calibrated artifact), else
+        #: default; ``switchman/auto@0.8`` still overrides it per request.
+        self.target = next(t for t in (config.target, target, DEFAULT_TARGET) if t is not None)
         self.embedder = embedder
         self.predictor = predictor
         self.counter = counter or get_token_counter()
@@ -133,7 +148,7 @@ class PipelinePolicy:
         if not kept:
             why = ", ".join(f"{m} ({r})" for m, r in dropped) or "no candidate models"
             raise NoCandidate(f"no model of router '{self.name}' can serve this request: {why}")
-        policy, target = cfg.policy, cfg.target if request.threshold is None else request.threshold
+        policy, target = cfg.policy, self.target if request.threshold is None else request.threshold
         steps, notes = list(steps_in), []
         pool: list[ModelEntry] = kept
         rest: list[ModelEntry] = []
@@ -322,5 +337,6 @@ def build_policies(
             routers=routers,
             clock=clock,
             cost_weight=loaded.cost_weight if loaded is not None else None,
+            target=loaded.target if loaded is not None else None,
         )
     return dict(routers)
