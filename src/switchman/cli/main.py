@@ -7,6 +7,7 @@ import click
 from switchman import __version__
 from switchman.cli.config_cmd import config_group
 from switchman.cli.keys import keys_group
+from switchman.cli.label import label
 from switchman.cli.learn import calibrate, data_group, eval_cmd, score, train
 from switchman.cli.report import db_group, report
 from switchman.cli.route import route, routes_group
@@ -28,7 +29,7 @@ cli.add_command(report)
 cli.add_command(db_group)
 cli.add_command(route)
 cli.add_command(routes_group)
-for _learn_cmd in (data_group, train, score, eval_cmd, calibrate):
+for _learn_cmd in (data_group, train, score, eval_cmd, calibrate, label):
     cli.add_command(_learn_cmd)
 
 
