@@ -158,3 +158,21 @@ def test_cost_cap_stops_then_a_rerun_resumes_without_asking_twice(world: dict[st
     after = stats(world)
     assert after["right-up"] == 6 and after["wrong-up"] == 6  # nobody was asked a prompt twice
     assert f"{len(complete)} already done" in second.output
+
+
+def test_the_cap_holds_under_concurrency_and_counts_the_judge(world: dict[str, Any]) -> None:
+    cap = 0.012
+    args = ["--models", "right,wrong", "--judge", "judge8", "--max-tokens", "16", "--max-cost-usd", str(cap)]
+    res = label(world, *args, "-q")
+    assert res.exit_code == 3, res.output
+    m = re.search(r"up to \$([0-9.]+)\) could take spend from \$([0-9.]+)", res.output)
+    assert m is not None, res.output
+    estimate, spent_then = float(m.group(1)), float(m.group(2))
+    # calls in flight were waited for, not refused: the run used the budget up to one call's bound
+    assert spent_then + estimate > cap
+    spent, judge = map(float, re.findall(r"spent \$([0-9.]+) \(judge \$([0-9.]+)\)", res.output)[0])
+    assert spent_then <= spent <= cap and judge > 0
+    rows = lines(world["out"])
+    answers = sum(a["cost"] for row in rows for a in row["answers"].values())
+    assert answers + judge == pytest.approx(spent, rel=1e-4)  # the judge's spend counts against the cap
+    assert 0 < len([r for r in rows if set(r["outcomes"]) == {"right", "wrong"}]) < 6

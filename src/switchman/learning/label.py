@@ -18,6 +18,7 @@ from typing import Any, Literal
 
 from switchman.catalog import Catalog
 from switchman.errors import ConfigError, UpstreamError
+from switchman.learning.costcap import CostCap
 from switchman.learning.judge import (
     absolute_messages,
     combine_verdicts,
@@ -39,7 +40,7 @@ from switchman.learning.outcomes import estimate_tokens
 from switchman.providers.base import Provider
 from switchman.wire import chat_request_from_json, response_text
 
-__all__ = ["CostCap", "LabelResult", "LabelSettings", "Labeller"]
+__all__ = ["LabelResult", "LabelSettings", "Labeller"]
 
 Mode = Literal["reference", "absolute", "pairwise"]
 _CAP_NOTE = "not asked: --max-cost-usd reached"
@@ -70,35 +71,6 @@ class LabelSettings:
                 raise ConfigError(f"model {name!r} is not in the config (known: {', '.join(catalog)})")
             if catalog[name].provider not in providers:
                 raise ConfigError(f"model {name!r}: provider {catalog[name].provider!r} is not configured")
-
-
-class CostCap:
-    """Spend so far plus reservations of calls in flight, against an optional hard limit."""
-
-    def __init__(self, limit: float | None) -> None:
-        self.limit = limit
-        self.spent = 0.0
-        self.judge_spent = 0.0
-        self.reserved = 0.0
-        self.stopped: str | None = None
-
-    def reserve(self, estimate: float) -> bool:
-        if self.stopped is not None:
-            return False
-        if self.limit is not None and self.spent + self.reserved + estimate > self.limit:
-            self.stopped = (
-                f"the next call (up to ${estimate:.6f}) could take spend from ${self.spent:.6f} "
-                f"past --max-cost-usd ${self.limit:g}"
-            )
-            return False
-        self.reserved += estimate
-        return True
-
-    def settle(self, estimate: float, actual: float, *, judge: bool) -> None:
-        self.reserved -= estimate
-        self.spent += actual
-        if judge:
-            self.judge_spent += actual
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,13 +116,13 @@ class Labeller:
         provider = self.providers[entry.provider]
         for attempt in range(self.s.retries + 1):
             async with self.sem:
-                if not self.cap.reserve(estimate):
+                if not await self.cap.reserve(estimate):
                     return None
                 self.calls += 1
                 try:
                     resp = await provider.complete(req, model=entry.upstream, timeout=self.s.timeout)
                 except UpstreamError as exc:
-                    self.cap.settle(estimate, 0.0, judge=judge)
+                    await self.cap.settle(estimate, 0.0, judge=judge)
                     self.failed_calls += 1
                     if not exc.retryable or attempt == self.s.retries:
                         raise
@@ -161,7 +133,7 @@ class Labeller:
                     itok = u.prompt_tokens if u else estimate_tokens(str(messages))
                     otok = u.completion_tokens if u else estimate_tokens(text)
                     cost = entry.cost_usd(itok, otok, u.cached_tokens if u else 0)
-                    self.cap.settle(estimate, cost, judge=judge)
+                    await self.cap.settle(estimate, cost, judge=judge)
                     return Answer(text, cost, itok, otok)
             await asyncio.sleep(min(wait, 10.0))
         raise AssertionError("unreachable")  # pragma: no cover
