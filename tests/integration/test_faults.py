@@ -95,11 +95,14 @@ def record(gw: Proc, request_id: str) -> dict[str, Any]:
 
 
 def last_record(gw: Proc, requested: str) -> dict[str, Any]:
-    time.sleep(0.1)
-    calls = [json.loads(line)["call"] for line in gw.log_text().splitlines() if '"call"' in line]
-    mine = [c for c in calls if c["requested_model"] == requested]
-    assert mine, f"no record for {requested}"
-    return mine[-1]
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:
+        calls = [json.loads(line)["call"] for line in gw.log_text().splitlines() if '"call"' in line]
+        mine = [c for c in calls if c["requested_model"] == requested]
+        if mine:
+            return mine[-1]
+        time.sleep(0.05)
+    raise AssertionError(f"no record for {requested}")
 
 
 def client(gw: Proc) -> openai.OpenAI:
