@@ -157,10 +157,11 @@ def parse_verdict(text: str) -> Verdict | None:
 
 
 def combine_verdicts(candidate_first: Verdict, anchor_first: Verdict) -> float:
-    """The candidate's score against the anchor from both orders (MT-bench's position-swap rule).
+    """The candidate's score against the anchor from both orders (position swap, as in MT-bench).
 
     ``candidate_first``: the verdict with the candidate as assistant A; ``anchor_first``: as assistant B.
-    A win in one order and a tie in the other is a win; inconsistent verdicts (position bias) are a tie.
+    The two verdicts are averaged and rounded to win/tie/loss: a win in one order and a tie in the other
+    is a win (MT-bench would call it a tie); verdicts that flip with the order (position bias) are a tie.
     """
     first = {"A": 1.0, "B": 0.0, "C": 0.5}[candidate_first]
     second = {"A": 0.0, "B": 1.0, "C": 0.5}[anchor_first]
