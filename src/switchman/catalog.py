@@ -91,6 +91,8 @@ class Catalog(Mapping[str, ModelEntry]):
         self._entries = dict(entries)
         self.tiers = list(tiers)
         self.baseline = baseline
+        #: The smallest context window of any model (routing counts tokens exactly only near it).
+        self.smallest_context = min((e.context_window for e in self._entries.values()), default=0)
 
     @classmethod
     def from_config(cls, config: Config) -> Catalog:

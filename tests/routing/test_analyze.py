@@ -4,7 +4,14 @@ from __future__ import annotations
 
 from routing_helpers import request
 
-from switchman.routing.analyze import IMAGE_TOKENS, analyze, detect_code, embed_text, guess_language
+from switchman.routing.analyze import (
+    IMAGE_TOKENS,
+    analyze,
+    detect_code,
+    embed_text,
+    estimate_tokens,
+    guess_language,
+)
 from switchman.routing.tokens import EXACT_CHARS, CharCounter, get_token_counter
 
 
@@ -107,3 +114,15 @@ def test_char_counter_fallback() -> None:
     assert CharCounter().count("abcdefgh") == 2
     a = analyze(request("abcdefgh"), CharCounter())
     assert a.prompt_tokens == 2
+
+
+def test_tokens_are_counted_exactly_only_near_a_context_limit() -> None:
+    text = "is `{k: v for k, v in d.items()}` valid syntax?"  # 48 characters, 18 exact tokens
+    info = request(messages=[{"role": "user", "content": text}])
+    far = analyze(info, exact_from=64_000)  # 4 × 48 chars cannot come near 64k tokens: estimate
+    assert far.prompt_tokens == estimate_tokens(text) == 12
+    near = analyze(info, exact_from=100)  # the upper bound (4 per char) passes 100: count exactly
+    assert near.prompt_tokens == 18
+    big = "word " * 30_000  # 150k characters against an 8k window: always exact (sampled) counting
+    huge = analyze(request(messages=[{"role": "user", "content": big}]), exact_from=4_000)
+    assert huge.prompt_tokens == get_token_counter().count(big)

@@ -29,6 +29,7 @@ import numpy.typing as npt
 import orjson
 
 from switchman.errors import DatasetError
+from switchman.routing.analyze import estimate_tokens
 
 __all__ = [
     "ModelOutcome",
@@ -186,11 +187,6 @@ def write_outcomes(path: Path | str, records: Iterable[OutcomeRecord]) -> int:
 
 
 # --- costs -----------------------------------------------------------------------------------------
-
-
-def estimate_tokens(text: str) -> int:
-    """A tokenizer-free token estimate (≈ 4 characters per token for English), at least 1."""
-    return max(1, round(len(text) / 4))
 
 
 def fill_costs(

@@ -22,7 +22,15 @@ import numpy.typing as npt
 from switchman.routing.request import RequestInfo
 from switchman.routing.tokens import TokenCounter, get_token_counter
 
-__all__ = ["Analysis", "analyze", "detect_code", "difficulty", "embed_text", "guess_language"]
+__all__ = [
+    "Analysis",
+    "analyze",
+    "detect_code",
+    "difficulty",
+    "embed_text",
+    "estimate_tokens",
+    "guess_language",
+]
 
 #: Tokens counted per image part (OpenAI's high-detail cost of one 512-px tile plus base).
 IMAGE_TOKENS = 765
@@ -116,28 +124,52 @@ def embed_text(text: str) -> str:
     return text[:EMBED_HEAD] + " ... " + text[-EMBED_TAIL:]
 
 
-def analyze(info: RequestInfo, counter: TokenCounter | None = None) -> Analysis:
-    """The features of ``info`` (pure CPU work; the tokenizer is loaded once per process)."""
-    counter = counter or get_token_counter()
+def estimate_tokens(text: str) -> int:
+    """≈ 4 characters a token, at least 1: the estimate used far from any context limit, and by
+    ``switchman train``/``eval`` for the same feature."""
+    return max(1, round(len(text) / 4))
+
+
+def analyze(info: RequestInfo, counter: TokenCounter | None = None, *, exact_from: int = 0) -> Analysis:
+    """The features of ``info`` (pure CPU work; the tokenizer is loaded once per process).
+
+    Tokens are counted exactly only when the request could come near a context limit: when an upper bound
+    of its tokens (4 per character: no tokenizer makes more than one token per UTF-8 byte) plus
+    ``max_tokens`` reaches ``exact_from`` (the smallest context window among the candidates). Below that,
+    counts are the ≈ 4-characters-a-token estimate, which is what cost estimates, the difficulty heuristic
+    and the learned predictor's token feature use anyway (training estimates the same way).
+    """
     body = info.request.body
+    parts = [(m, *_text_of(m.get("content"))) for m in info.request.messages]
+    tools = body.get("tools") or body.get("functions")
+    tools_text = str(tools) if tools else ""
+    calls = [
+        str(c.get("function", ""))
+        for m, _, _ in parts
+        for c in (m.get("tool_calls") or ())
+        if isinstance(c, dict)
+    ]
+    chars = sum(len(t) for _, t, _ in parts) + len(tools_text) + sum(len(c) for c in calls)
+    images = sum(n for _, _, n in parts)
+    bound = (
+        4 * chars
+        + images * IMAGE_TOKENS
+        + MESSAGE_OVERHEAD * len(parts)
+        + (info.request.max_output_tokens or 0)
+    )
+    count = (counter or get_token_counter()).count if bound >= exact_from else estimate_tokens
     total = 0
-    images = 0
     turns = 0
     last_user, prompt_tokens = "", 0
-    for m in info.request.messages:
-        text, n_img = _text_of(m.get("content"))
-        images += n_img
-        tokens = counter.count(text)
+    for m, text, n_img in parts:
+        tokens = count(text)
         total += tokens + MESSAGE_OVERHEAD + n_img * IMAGE_TOKENS
         if m.get("role") == "user":
             turns += 1
             last_user, prompt_tokens = text, tokens
-        for call in m.get("tool_calls") or ():
-            if isinstance(call, dict):
-                total += counter.count(str(call.get("function", "")))
-    tools = body.get("tools") or body.get("functions")
-    if tools:
-        total += counter.count(str(tools))
+    total += sum(count(c) for c in calls)
+    if tools_text:
+        total += count(tools_text)
     has_code = detect_code(last_user)
     sample = last_user[:SAMPLE_CHARS]
     words = _WORDS.findall(sample.lower())

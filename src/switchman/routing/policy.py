@@ -131,7 +131,10 @@ class PipelinePolicy:
         self.index = SemanticIndex(config.routes, embedder) if config.routes and embedder else None
 
     def decide(self, request: RequestInfo, catalog: Catalog, stats: Stats) -> RoutedDecision:
-        return self._decide(request, catalog, stats, analyze(request, self.counter), (), 0)
+        # exact token counts only where a context window could be near (rules may hand over to other
+        # routers, so the smallest window of the whole catalog is the safe bound)
+        analysis = analyze(request, self.counter, exact_from=catalog.smallest_context // 2)
+        return self._decide(request, catalog, stats, analysis, (), 0)
 
     def _decide(
         self,
@@ -298,7 +301,7 @@ def explicit_decision(
 ) -> Decision:
     """A request for a concrete model goes there (an explicit choice is always honoured)."""
     entry: ModelEntry = catalog[request.requested_model]
-    analysis = analyze(request, counter)
+    analysis = analyze(request, counter, exact_from=entry.context_window // 2)
     out_tokens = predicted_output_tokens(analysis, entry)
     cost = entry.cost_usd(analysis.conversation_tokens, out_tokens)
     return Decision(
