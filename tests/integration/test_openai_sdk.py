@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import httpx
 import openai
@@ -234,7 +235,12 @@ def test_secret_never_in_logs_or_errors(gateway: Proc) -> None:
     with pytest.raises(openai.APIStatusError) as info:
         c.chat.completions.create(model="broken", messages=MSG)
     assert SECRET not in str(info.value.body)
-    c.chat.completions.create(model="switchman/auto", messages=MSG)
+    rid = c.chat.completions.with_raw_response.create(model="switchman/auto", messages=MSG).headers[
+        "x-switchman-request-id"
+    ]
+    deadline = time.monotonic() + 5
+    while rid not in gateway.log_text() and time.monotonic() < deadline:
+        time.sleep(0.05)  # log lines are written in batches
     log = gateway.log_text()
-    assert "request" in log
+    assert rid in log
     assert SECRET not in log

@@ -237,6 +237,7 @@ limits:
         _wait_for(lambda: _limits(gw)["shared"] is True)
         assert [post().status_code for _ in range(2)] == [200, 200]
         assert own.count("switchman:m:tiny:rpm:*") == 2  # counted in Redis again
+        _wait_for(lambda: "redis reachable again" in gw.log_text())  # log lines are written in batches
         log = gw.log_text()
         assert log.count("redis unreachable") == 1 and log.count("redis reachable again") == 1
     finally:

@@ -12,10 +12,10 @@ import aiohttp
 import orjson
 
 from switchman.config.model import ProviderConfig
-from switchman.errors import UpstreamBadResponse, UpstreamConnectionError, UpstreamError
+from switchman.errors import UpstreamBadResponse
 from switchman.providers.anthropic_request import messages_request
 from switchman.providers.anthropic_response import StreamTranslator, chat_response
-from switchman.providers.base import TIMEOUT_EXCEPTIONS, HTTPProviderBase, loads_object, timeout_error
+from switchman.providers.base import HTTPProviderBase, loads_object
 from switchman.wire import JSON, ChatChunk, ChatRequest, ChatResponse
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -29,16 +29,12 @@ class AnthropicProvider(HTTPProviderBase):
         super().__init__(name, config)
         assert config.base_url is not None
         base = config.base_url.rstrip("/")
-        self.url = (base if base.endswith("/v1") else base + "/v1") + "/messages"
         headers = {"content-type": "application/json", "anthropic-version": ANTHROPIC_VERSION}
         if config.api_key is not None:
             headers["x-api-key"] = config.api_key.get_secret_value()
-        for k, v in config.headers.items():
-            headers[k.lower()] = v.get_secret_value()
-        self._headers = headers
+        self.init_endpoint((base if base.endswith("/v1") else base + "/v1") + "/messages", headers)
         # A config header may pin another API version; 2026-10-21 rejects the sampling parameters.
         self._sampling = headers["anthropic-version"] == ANTHROPIC_VERSION
-        self._params = dict(config.query) or None
         self._max_output = dict(max_output_tokens or {})
 
     def request_body(self, req: ChatRequest, model: str, *, stream: bool) -> JSON:
@@ -54,37 +50,20 @@ class AnthropicProvider(HTTPProviderBase):
             body["stream"] = True
         return body
 
-    def _post(self, body: JSON, timeout: float) -> aiohttp.client._RequestContextManager:
-        return self.session.post(
-            self.url,
-            data=orjson.dumps(body),
-            headers=self._headers,
-            params=self._params,
-            timeout=self.client_timeout(timeout),
-        )
-
     async def complete(self, req: ChatRequest, *, model: str, timeout: float) -> ChatResponse:
         body = self.request_body(req, model, stream=False)
-        try:
-            async with self._post(body, timeout) as resp:
+        with self.transport_errors(stream=False):
+            async with self.post(orjson.dumps(body), timeout) as resp:
                 raw = await resp.read()
                 if resp.status >= 400:
                     raise self.error_from_status(resp.status, raw, resp.headers)
-        except UpstreamError:
-            raise
-        except TIMEOUT_EXCEPTIONS:
-            raise timeout_error(self.name, "no complete answer in time") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamConnectionError(
-                f"{self.name}: connection failed: {type(exc).__name__}", provider=self.name
-            ) from None
         return chat_response(loads_object(raw, self.name), self.name)
 
     async def stream(self, req: ChatRequest, *, model: str, timeout: float) -> AsyncIterator[ChatChunk]:
         body = self.request_body(req, model, stream=True)
         translator = StreamTranslator(self.name, self.redact)
-        try:
-            async with self._post(body, timeout) as resp:
+        with self.transport_errors(stream=True):
+            async with self.post(orjson.dumps(body), timeout) as resp:
                 if resp.status >= 400:
                     raise self.error_from_status(resp.status, await resp.read(), resp.headers)
                 async for payload in sse_data(resp.content):
@@ -92,14 +71,6 @@ class AnthropicProvider(HTTPProviderBase):
                         yield chunk
                     if translator.finished:
                         return
-        except UpstreamError:
-            raise
-        except TIMEOUT_EXCEPTIONS:
-            raise timeout_error(self.name, "stream stalled") from None
-        except aiohttp.ClientError as exc:
-            raise UpstreamConnectionError(
-                f"{self.name}: stream connection failed: {type(exc).__name__}", provider=self.name
-            ) from None
         raise UpstreamBadResponse(f"{self.name}: stream ended before message_stop", provider=self.name)
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterable
+import contextlib
+from collections.abc import AsyncIterator, Iterable, Iterator
 from typing import Any, Protocol
 
 import aiohttp
@@ -15,6 +16,7 @@ from switchman.errors import (
     UpstreamAuthError,
     UpstreamBadResponse,
     UpstreamClientError,
+    UpstreamConnectionError,
     UpstreamError,
     UpstreamRateLimited,
     UpstreamServerError,
@@ -63,6 +65,38 @@ class HTTPProviderBase:
                 connector=connector, json_serialize=lambda o: orjson.dumps(o).decode(), auto_decompress=True
             )
         return self._session
+
+    def init_endpoint(self, url: str, headers: dict[str, str]) -> None:
+        """The one URL this provider posts to, its own headers plus the configured extra headers and query."""
+        for k, v in self.config.headers.items():
+            headers[k.lower()] = v.get_secret_value()
+        self.url = url
+        self.headers = headers
+        self.params = dict(self.config.query) or None
+
+    def post(self, body: bytes, timeout: float) -> aiohttp.client._RequestContextManager:
+        return self.session.post(
+            self.url,
+            data=body,
+            headers=self.headers,
+            params=self.params,
+            timeout=self.client_timeout(timeout),
+        )
+
+    @contextlib.contextmanager
+    def transport_errors(self, *, stream: bool) -> Iterator[None]:
+        """Turn timeouts and connection failures inside the block into the project's upstream errors."""
+        try:
+            yield
+        except TIMEOUT_EXCEPTIONS:
+            raise timeout_error(
+                self.name, "stream stalled" if stream else "no complete answer in time"
+            ) from None
+        except aiohttp.ClientError as exc:
+            what = "stream connection failed" if stream else "connection failed"
+            raise UpstreamConnectionError(
+                f"{self.name}: {what}: {type(exc).__name__}", provider=self.name
+            ) from None
 
     def client_timeout(self, total: float) -> aiohttp.ClientTimeout:
         c = self.config
