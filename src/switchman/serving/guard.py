@@ -36,10 +36,8 @@ EXPECTED_OUTPUT_TOKENS = 256
 
 
 def expected_tokens(info: RequestInfo, decision: Decision) -> int:
-    prompt = decision.features.get("prompt_tokens")
-    if prompt is None:
-        chars = sum(len(m["content"]) for m in info.request.messages if isinstance(m.get("content"), str))
-        prompt = chars / 4 + 4 * len(info.request.messages)
+    """Tokens to pre-charge: the conversation as routing counted it plus the expected output."""
+    prompt = decision.features.get("conversation_tokens", decision.features.get("prompt_tokens", 0.0))
     out = min(info.request.max_output_tokens or EXPECTED_OUTPUT_TOKENS, EXPECTED_OUTPUT_TOKENS)
     return int(prompt) + out
 

@@ -24,12 +24,11 @@ from switchman.wire import SSE_DONE, ChatRequest, Usage, chunk_text, sse_event
 CLIENT_CLOSED = 499
 
 
-def estimate_usage(req: ChatRequest, completion_chars: int) -> Usage:
-    """A rough usage (≈ 4 characters a token) for upstreams that report none; flagged as estimated."""
-    chars = sum(len(m["content"]) for m in req.messages if isinstance(m.get("content"), str))
-    return Usage(
-        prompt_tokens=chars // 4 + 4 * len(req.messages), completion_tokens=(completion_chars + 3) // 4
-    )
+def estimate_usage(decision: Decision, completion_chars: int) -> Usage:
+    """Usage for upstreams that report none (flagged as estimated): the prompt as routing counted it,
+    the answer at ≈ 4 characters a token."""
+    prompt = int(decision.features.get("conversation_tokens", decision.features.get("prompt_tokens", 0.0)))
+    return Usage(prompt_tokens=prompt, completion_tokens=(completion_chars + 3) // 4)
 
 
 async def stream_answer(
@@ -104,7 +103,7 @@ async def stream_answer(
             # the upstream stream is already broken; nothing to report twice
             with contextlib.suppress(Exception):
                 await aclose()
-        record.settle(runtime.catalog, usage, estimate_usage(req, chars))
+        record.settle(runtime.catalog, usage, estimate_usage(decision, chars))
         if texts is not None:
             record.response_body = "".join(texts)
     return resp
