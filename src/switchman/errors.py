@@ -195,10 +195,6 @@ class UpstreamUnavailable(UpstreamError):
     error_type = "service_unavailable"
 
 
-class StreamInterrupted(UpstreamError):
-    """The upstream stream failed after bytes already reached the client (no fallback possible)."""
-
-
 def to_openai_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
     """Map any exception to ``(status, {"error": {...}})`` in the OpenAI shape.
 
