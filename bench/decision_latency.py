@@ -110,7 +110,7 @@ def run(embedder: str, prompts: list[str]) -> dict[str, Any]:
         models[d.chain[0].model] = models.get(d.chain[0].model, 0) + 1
     for info in infos[:BREAKDOWN]:  # the parts, on a subset (MiniLM is slow)
         t = time.perf_counter()
-        a = analyze(info, counter)
+        a = analyze(info, counter, exact_from=catalog.smallest_context // 2)  # as the policy does
         analysis.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
         embed_one(emb, a.text)
