@@ -79,3 +79,4 @@ def test_bodies_are_stored_only_for_enabled_routers(tmp_path: Path) -> None:
     assert srow["response_body"] == text and "keep this prompt" in srow["prompt_body"]
     prow = rows[plain.headers["x-switchman-request-id"]]
     assert prow["prompt_body"] is None and prow["response_body"] is None
+    assert "keep this prompt" not in gw.log_text()  # bodies go to the ledger, never to the log

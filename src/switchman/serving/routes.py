@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import secrets
 import time
@@ -85,8 +86,11 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 def _log_request(record: CallRecord, decision: Decision | None) -> None:
     """One JSON log line per request: the call record and the full routing explanation.
 
-    The record is serialised by orjson directly (a pre-encoded fragment), not copied into dicts.
+    The record is serialised by orjson directly (a pre-encoded fragment), not copied into dicts. Prompt
+    and response bodies (kept for the ledger when enabled) never go to the log.
     """
+    if record.prompt_body is not None or record.response_body is not None:
+        record = dataclasses.replace(record, prompt_body=None, response_body=None)
     extra: dict[str, Any] = {"request_id": record.request_id, "call": orjson.Fragment(orjson.dumps(record))}
     if decision is not None:
         extra["decision"] = explain_json(decision)
