@@ -151,3 +151,19 @@ routers:
 
 
 SECRET = "sk-test-secret-do-not-leak-4242"
+
+
+REDIS_URL = "redis://127.0.0.1:6379/0"
+
+
+def drop_prefix(prefix: str, url: str = REDIS_URL) -> None:
+    """Delete every Redis key a test wrote under its own prefix."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        keys = list(client.scan_iter(match=prefix + "*", count=1000))
+        if keys:
+            client.delete(*keys)
+    finally:
+        client.close()

@@ -17,11 +17,10 @@ import httpx
 import pytest
 import redis
 
-from helpers import Proc, free_port, gateway_config, start_gateway, start_sim
+from helpers import REDIS_URL, Proc, drop_prefix, free_port, gateway_config, start_gateway, start_sim
 from switchman.config.limits import KeyLimits
 from switchman.keys import RedisKeyStore, make_key
 
-REDIS_URL = "redis://127.0.0.1:6379/0"
 MSG = [{"role": "user", "content": "hello there"}]
 BIG_IN, BIG_OUT = 3.0, 15.0  # USD per 1M tokens of the model `big` in gateway_config
 
@@ -31,16 +30,6 @@ def fresh_minute(min_left: float) -> None:
     left = 60 - time.time() % 60
     if left < min_left:
         time.sleep(left + 0.05)
-
-
-def drop_prefix(prefix: str, url: str = REDIS_URL) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=prefix + "*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 async def load(

@@ -10,9 +10,7 @@ import httpx
 import openai
 import redis
 
-from helpers import start_gateway, start_sim
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
+from helpers import REDIS_URL, drop_prefix, start_gateway, start_sim
 
 SIM = """
 models:
@@ -72,6 +70,4 @@ def test_open_breaker_is_shared_through_redis(tmp_path: Path) -> None:
         a.stop()
         b.stop()
         sim.stop()
-        client = redis.Redis.from_url(REDIS_URL)
-        for key in client.scan_iter(match=prefix + "*"):
-            client.delete(key)
+        drop_prefix(prefix)

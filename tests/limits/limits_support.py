@@ -6,22 +6,10 @@ import uuid
 from collections.abc import AsyncIterator
 
 import pytest
-import redis
 
+from helpers import REDIS_URL, drop_prefix
 from switchman.limits import LimitBackend, MemoryBackend
 from switchman.limits.redis import RedisBackend
-
-REDIS_URL = "redis://127.0.0.1:6379/0"
-
-
-def drop_prefix(prefix: str, url: str = REDIS_URL) -> None:
-    client = redis.Redis.from_url(url)
-    try:
-        keys = list(client.scan_iter(match=prefix + "*", count=1000))
-        if keys:
-            client.delete(*keys)
-    finally:
-        client.close()
 
 
 @pytest.fixture(params=["memory", "redis"])
