@@ -5,15 +5,20 @@ A plain module (not a conftest) so that tests can import it unambiguously: ``fro
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import openai
+
+from switchman.config.model import Config
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_DATA = REPO.parent / "shared" / "data"
@@ -167,3 +172,22 @@ def drop_prefix(prefix: str, url: str = REDIS_URL) -> None:
             client.delete(*keys)
     finally:
         client.close()
+
+
+@contextlib.asynccontextmanager
+async def gateway_client(config: Config) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The gateway app for ``config`` on a loopback port in this event loop, and an OpenAI client for it."""
+    from aiohttp import web
+
+    from switchman.serving.app import create_app
+
+    runner = web.AppRunner(create_app(config))
+    await runner.setup()
+    await web.TCPSite(runner, "127.0.0.1", 0).start()
+    port = runner.addresses[0][1]
+    client = openai.AsyncOpenAI(api_key="unused", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0)
+    try:
+        yield client
+    finally:
+        await client.close()
+        await runner.cleanup()

@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 import openai
 import orjson
 import pytest
-from aiohttp import web
 
 from fakes.anthropic_server import Running
+from helpers import gateway_client
 from switchman.config.load import parse_config
-from switchman.serving.app import create_app
 
 CONFIG = """
 providers:
@@ -61,15 +60,8 @@ WEATHER_TOOL = {
 async def client(anthropic_fake: Running) -> AsyncIterator[openai.AsyncOpenAI]:
     text = CONFIG.format(base_url=anthropic_fake.base_url)
     config = parse_config(text, env={"ANTHROPIC_API_KEY": anthropic_fake.fake.api_key})
-    runner = web.AppRunner(create_app(config))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    c = openai.AsyncOpenAI(api_key="unused", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0)
-    yield c
-    await c.close()
-    await runner.cleanup()
+    async with gateway_client(config) as c:
+        yield c
 
 
 async def test_non_stream(client: openai.AsyncOpenAI, anthropic_fake: Running) -> None:

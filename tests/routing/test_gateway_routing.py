@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator
 
 import openai
 import pytest
-from aiohttp import web
 
+from helpers import gateway_client
 from switchman.config.load import parse_config
-from switchman.serving.app import create_app
 
 CONFIG = """
 server: {log_requests: false}
@@ -72,15 +71,8 @@ PNG_1PX = base64.b64encode(
 
 @pytest.fixture
 async def client() -> AsyncIterator[openai.AsyncOpenAI]:
-    runner = web.AppRunner(create_app(parse_config(CONFIG, env={})))
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    c = openai.AsyncOpenAI(api_key="unused", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0)
-    yield c
-    await c.close()
-    await runner.cleanup()
+    async with gateway_client(parse_config(CONFIG, env={})) as c:
+        yield c
 
 
 async def routed_to(client: openai.AsyncOpenAI, content: object, **kw: object) -> tuple[str, str]:
