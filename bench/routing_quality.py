@@ -30,7 +30,7 @@ import orjson
 from switchman.learning.evaluate import kfold_indices, routellm_metrics, routerbench_metrics
 from switchman.learning.importers import import_dataset
 from switchman.learning.outcomes import OutcomeMatrix, estimate_tokens, to_matrix
-from switchman.learning.train import TrainConfig, embed_texts, train_router
+from switchman.learning.train import PAIRS, TrainConfig, embed_texts, train_router
 from switchman.routing.embed import embed_one, get_embedder
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -41,7 +41,8 @@ DATASETS = {
     "llmrouter": ("llmrouter", "llmrouter-9models"),
     "routerarena": ("routerarena", "routerarena-2models"),
 }
-LEARNERS = ("knn", "linear", "ensemble", "auto")
+BASE_LEARNERS = ("knn", "linear", "proj")
+LEARNERS = (*BASE_LEARNERS, *PAIRS, "auto")
 
 
 def log(msg: str) -> None:
@@ -64,15 +65,16 @@ def embeddings(name: str, data: OutcomeMatrix, embedder: str) -> np.ndarray:
 def oof_predictions(
     data: OutcomeMatrix, emb: np.ndarray, seed: int, with_auto: bool, chosen: dict[str, int]
 ) -> dict[str, np.ndarray]:
-    """Out-of-fold predictions of every learner (the ensemble is the mean of kNN and linear)."""
+    """Out-of-fold predictions of every learner (the pairs are the means of their two members)."""
     tokens = [float(estimate_tokens(t)) for t in data.texts]
-    out = {learner: np.full(data.scores.shape, np.nan) for learner in ("knn", "linear")}
+    out = {learner: np.full(data.scores.shape, np.nan) for learner in BASE_LEARNERS}
     for train, test in kfold_indices(len(data), 5, seed=seed):
         for learner in out:
             art = train_router(data.subset(train), emb[train], "bench", TrainConfig(learner=learner))
             out[learner][test] = art.predictor.predict_batch(emb[test], [tokens[i] for i in test])
-    out["ensemble"] = (out["knn"] + out["linear"]) / 2
-    if with_auto:  # the default learner: picks one of the three by inner 3-fold CV on each training split
+    for pair, (a, b) in PAIRS.items():
+        out[pair] = (out[a] + out[b]) / 2
+    if with_auto:  # the default learner: picks one of the others by inner 5-fold CV on each training split
         out["auto"] = np.full(data.scores.shape, np.nan)
         for train, test in kfold_indices(len(data), 5, seed=seed):
             art = train_router(data.subset(train), emb[train], "bench", TrainConfig(learner="auto"))
@@ -132,7 +134,7 @@ def latency(
     """Decision latency per learner: embed one prompt + predict every model, router trained on ``data``."""
     enc = get_embedder(embedder)
     out = {}
-    for learner in LEARNERS[:3]:
+    for learner in LEARNERS[:-1]:
         pred = train_router(data, emb, enc.model_id, TrainConfig(learner=learner)).predictor
         times = []
         for text in probes:

@@ -11,9 +11,9 @@ from switchman.errors import DatasetError, RouterArtifactError
 from switchman.learning.evaluate import cross_val_predict, routerbench_metrics
 from switchman.learning.importers import import_dataset
 from switchman.learning.outcomes import OutcomeMatrix, estimate_tokens, to_matrix
-from switchman.learning.train import TrainConfig, add_model, embed_texts, train_router
+from switchman.learning.train import TrainConfig, add_model, embed_texts, fit_predictor, train_router
 from switchman.routing.embed import get_embedder
-from switchman.routing.learned import QualityPredictor, load_router, save_router
+from switchman.routing.learned import ProjectedPredictor, QualityPredictor, load_router, save_router
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +22,7 @@ def llmrouter(shared_data: Path) -> tuple[OutcomeMatrix, np.ndarray]:
     return data, embed_texts(get_embedder("wordllama"), data.texts)
 
 
-@pytest.mark.parametrize("learner", ["knn", "linear", "ensemble"])
+@pytest.mark.parametrize("learner", ["knn", "linear", "ensemble", "proj", "proj+knn"])
 def test_predictor_interface_and_round_trip(
     tmp_path: Path, llmrouter: tuple[OutcomeMatrix, np.ndarray], learner: str
 ) -> None:
@@ -57,14 +57,15 @@ def test_wrong_embedder_or_corrupt_artifact_refuses(
         load_router(tmp_path / "missing")
 
 
+@pytest.mark.parametrize("learner", ["ensemble", "proj", "proj+knn"])
 def test_add_model_fits_new_head_and_leaves_others_untouched(
-    tmp_path: Path, llmrouter: tuple[OutcomeMatrix, np.ndarray]
+    tmp_path: Path, llmrouter: tuple[OutcomeMatrix, np.ndarray], learner: str
 ) -> None:
     data, emb = llmrouter
     new = "llama-3.3-nemotron-super-49b-v1"
     old_models = [m for m in data.models if m != new]
     base = train_router(
-        data.subset(range(400)), emb[:400], "w", TrainConfig(learner="ensemble"), models=old_models
+        data.subset(range(400)), emb[:400], "w", TrainConfig(learner=learner), models=old_models
     )
     j = data.models.index(new)
     rows = np.arange(400, 460)
@@ -77,7 +78,9 @@ def test_add_model_fits_new_head_and_leaves_others_untouched(
     np.testing.assert_array_equal(after[:, : len(old_models)], before)
     assert np.all((after[:, -1] >= 0) & (after[:, -1] <= 1))
     save_router(tmp_path / "g", grown)
-    assert load_router(tmp_path / "g").models == grown.models
+    back = load_router(tmp_path / "g")
+    assert back.models == grown.models
+    np.testing.assert_array_equal(back.predictor.predict_batch(probe, tokens), after)
     with pytest.raises(DatasetError, match="at least 50"):
         add_model(base, new, emb[:10], list(data.texts[:10]), data.scores[:10, j])
     with pytest.raises(DatasetError, match="already"):
@@ -103,8 +106,9 @@ def test_auto_learner_records_its_choice(llmrouter: tuple[OutcomeMatrix, np.ndar
     art = train_router(sub, emb[:150], "w", TrainConfig(learner="auto"), models=list(data.models[:3]))
     sel = art.info["selection"]
     assert sel["metric"] == "aiq" and sel["chosen"] in sel["scores"]
-    assert set(sel["scores"]) == {"knn", "linear", "ensemble"}
-    assert art.metrics["inner_cv_3fold"]["chosen"] == sel["chosen"]
+    assert set(sel["scores"]) == {"knn", "linear", "proj", "ensemble", "proj+knn"}
+    assert sel["folds"] == 5
+    assert art.metrics["inner_cv"]["chosen"] == sel["chosen"]
 
 
 def test_bad_inputs(llmrouter: tuple[OutcomeMatrix, np.ndarray]) -> None:
@@ -115,3 +119,46 @@ def test_bad_inputs(llmrouter: tuple[OutcomeMatrix, np.ndarray]) -> None:
         train_router(data, emb[:10], "w")
     with pytest.raises(DatasetError):
         train_router(data, emb, "w", models=["no-such-model"])
+
+
+def _two_groups(rng: np.random.Generator, n: int, dim: int = 32) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors whose group (sign of feature 0, one weak direction among noise) decides which of
+    two models answers; the rest of the vector is noise that a plain cosine neighbourhood mostly sees."""
+    group = rng.integers(0, 2, n)
+    x = rng.normal(size=(n, dim))
+    x[:, 0] = np.where(group == 1, 0.6, -0.6) + 0.2 * rng.normal(size=n)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    p = np.where(group[:, None] == 1, [0.9, 0.2], [0.2, 0.9])
+    return x, (rng.random((n, 2)) < p).astype(float)
+
+
+def test_projected_learner_finds_the_direction_that_matters_and_beats_knn() -> None:
+    rng = np.random.default_rng(7)
+    x, y = _two_groups(rng, 300)
+    xt, _ = _two_groups(rng, 2000)
+    tokens, tokens_t = [50.0] * len(x), [50.0] * len(xt)
+    acc = {}
+    for learner in ("proj", "knn"):
+        pred = fit_predictor(x, tokens, y, ["a", "b"], TrainConfig(learner=learner))
+        p = pred.predict_batch(xt, tokens_t)
+        acc[learner] = float(np.mean((p[:, 0] > p[:, 1]) == (xt[:, 0] > 0)))
+    # the ridge projection puts the decisive direction first, so the kernel average is over the right group
+    assert acc["proj"] > 0.85
+    assert acc["proj"] > acc["knn"]
+
+
+def test_projected_learner_skips_unjudged_scores_and_shrinks_far_queries() -> None:
+    rng = np.random.default_rng(3)
+    x, y = _two_groups(rng, 200)
+    y[:50, 1] = np.nan  # model b unjudged on a quarter of the prompts
+    pred = fit_predictor(x, [10.0] * len(x), y, ["a", "b"], TrainConfig(learner="proj"))
+    assert isinstance(pred, ProjectedPredictor)
+    assert pred.projection.shape == (x.shape[1] + 2, 2)
+    p = pred.predict_batch(x, [10.0] * len(x))
+    assert np.isfinite(p).all() and (p >= 0).all() and (p <= 1).all()
+    one = pred.predict(x[0], {"prompt_tokens": 10.0})
+    assert list(one) == ["a", "b"] and one["a"] == pytest.approx(p[0, 0])
+    # with a huge alpha every prediction is the model's mean over the prompts it was judged on
+    flat = fit_predictor(x, [10.0] * len(x), y, ["a", "b"], TrainConfig(learner="proj", alpha=1e9))
+    means = np.array([y[:, 0].mean(), np.nanmean(y[:, 1])])
+    np.testing.assert_allclose(flat.predict_batch(x[:5], [10.0] * 5), np.tile(means, (5, 1)), atol=1e-6)

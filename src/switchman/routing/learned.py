@@ -23,6 +23,13 @@ Predictors (all numpy):
                      mean by ``alpha`` pseudo-neighbours. Stored as
                      banks of (embeddings, scores); ``add_model`` appends a bank, so others are untouched.
 ``LinearPredictor``  one logistic head per model over ``[embedding, log1p(prompt_tokens)/10, 1]``.
+``ProjectedPredictor`` kernel regression in a learned projection: the prompt's features
+                     ``[embedding, log1p(prompt_tokens)/10, 1]`` are mapped by one shared ridge projection
+                     (fitted on all models at once: column j predicts model j's centred score) to a small
+                     space where distance means "the models do alike here"; each model's quality is the
+                     ``exp(−d²/bandwidth)``-weighted mean of the training prompts there, shrunk towards its
+                     overall mean by ``alpha`` pseudo-prompts. Stored as the projection plus banks of
+                     (projected points, scores); ``add_model`` appends a bank and keeps the projection.
 ``EnsemblePredictor`` the mean of its members' predictions.
 
 Artifact layout (a directory, no pickle): ``manifest.json`` (format, embedder id, models, learner
@@ -48,8 +55,11 @@ __all__ = [
     "EnsemblePredictor",
     "KNNPredictor",
     "LinearPredictor",
+    "ProjectedBank",
+    "ProjectedPredictor",
     "QualityPredictor",
     "RouterArtifact",
+    "design_matrix",
     "feature_vector",
     "load_router",
     "save_router",
@@ -158,11 +168,7 @@ class LinearPredictor:
         return self.model_names
 
     def predict_batch(self, embeddings: npt.NDArray[np.floating], prompt_tokens: Sequence[float]) -> F64:
-        x = np.atleast_2d(np.asarray(embeddings, dtype=np.float64))
-        extra = (
-            np.stack([feature_vector(t) for t in prompt_tokens]) if len(prompt_tokens) else np.zeros((0, 1))
-        )
-        xb = np.hstack([x, extra, np.ones((len(x), 1))])
+        xb = design_matrix(embeddings, prompt_tokens)
         out: F64 = 1.0 / (1.0 + np.exp(-(xb @ self.weights.T)))
         return out
 
@@ -174,12 +180,87 @@ class LinearPredictor:
         return LinearPredictor((*self.model_names, model), np.vstack([self.weights, head[None, :]]))
 
 
+# --- kernel regression in a learned projection ------------------------------------------------------
+
+
+def design_matrix(embeddings: npt.NDArray[np.floating], prompt_tokens: Sequence[float]) -> F64:
+    """``[embedding, feature_vector(tokens), 1]`` rows: the input of the linear heads and the projection."""
+    x = np.atleast_2d(np.asarray(embeddings, dtype=np.float64))
+    extra = np.stack([feature_vector(t) for t in prompt_tokens]) if len(prompt_tokens) else np.zeros((0, 1))
+    return np.hstack([x, extra, np.ones((len(x), 1))])
+
+
+@dataclass(frozen=True)
+class ProjectedBank:
+    """Training prompts (already projected) that share one set of judged models."""
+
+    points: F64  # (n, rank)
+    models: tuple[str, ...]
+    scores: F64  # (n, len(models)), NaN = not judged
+    _judged: F64 = field(init=False, repr=False, compare=False)
+    _vals: F64 = field(init=False, repr=False, compare=False)
+    _prior: F64 = field(init=False, repr=False, compare=False)
+    _pts_t: F64 = field(init=False, repr=False, compare=False)
+    _sq: F64 = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        judged = np.isfinite(self.scores)
+        vals = np.where(judged, self.scores, 0.0)
+        object.__setattr__(self, "_judged", judged.astype(np.float64))
+        object.__setattr__(self, "_vals", vals)
+        object.__setattr__(self, "_prior", vals.sum(0) / np.maximum(judged.sum(0), 1))
+        object.__setattr__(self, "_pts_t", np.ascontiguousarray(self.points.T))
+        object.__setattr__(self, "_sq", (self.points**2).sum(1))
+
+    def predict(self, z: F64, bandwidth: float, alpha: float) -> F64:
+        """(b, len(models)) kernel-weighted, shrunk score means for projected query rows ``z`` (b, rank)."""
+        d2 = (z**2).sum(1)[:, None] - 2.0 * (z @ self._pts_t) + self._sq[None, :]
+        weight = np.exp(-(d2 - d2.min(axis=1, keepdims=True)) / bandwidth)  # nearest = 1
+        out: F64 = (weight @ self._vals + alpha * self._prior) / (weight @ self._judged + alpha)
+        return out
+
+
+@dataclass(frozen=True)
+class ProjectedPredictor:
+    projection: F64  # (dim + n_features + 1, rank)
+    banks: tuple[ProjectedBank, ...]
+    bandwidth: float  # absolute, in squared projected units
+    alpha: float = 1.0
+
+    #: query rows scored at once by ``predict_batch`` (bounds the (rows, n) distance matrix)
+    CHUNK = 512
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        return tuple(m for b in self.banks for m in b.models)
+
+    def project(self, embeddings: npt.NDArray[np.floating], prompt_tokens: Sequence[float]) -> F64:
+        out: F64 = design_matrix(embeddings, prompt_tokens) @ self.projection
+        return out
+
+    def predict_batch(self, embeddings: npt.NDArray[np.floating], prompt_tokens: Sequence[float]) -> F64:
+        z = self.project(embeddings, prompt_tokens)
+        parts = [
+            np.hstack([b.predict(z[i : i + self.CHUNK], self.bandwidth, self.alpha) for b in self.banks])
+            for i in range(0, len(z), self.CHUNK)
+        ]
+        out: F64 = np.vstack(parts) if parts else np.zeros((0, len(self.models)))
+        return out
+
+    def predict(self, embedding: npt.NDArray[np.floating], features: Mapping[str, float]) -> dict[str, float]:
+        row = self.predict_batch(embedding[None, :], [_tokens(features)])[0]
+        return dict(zip(self.models, row.tolist(), strict=True))
+
+    def with_bank(self, bank: ProjectedBank) -> ProjectedPredictor:
+        return ProjectedPredictor(self.projection, (*self.banks, bank), self.bandwidth, self.alpha)
+
+
 # --- ensemble --------------------------------------------------------------------------------------
 
 
 @dataclass(frozen=True)
 class EnsemblePredictor:
-    members: tuple[KNNPredictor | LinearPredictor, ...]
+    members: tuple[KNNPredictor | LinearPredictor | ProjectedPredictor, ...]
 
     @property
     def models(self) -> tuple[str, ...]:
@@ -200,7 +281,7 @@ class EnsemblePredictor:
         return dict(zip(self.models, row.tolist(), strict=True))
 
 
-Predictor = KNNPredictor | LinearPredictor | EnsemblePredictor
+Predictor = KNNPredictor | LinearPredictor | ProjectedPredictor | EnsemblePredictor
 
 
 # --- artifact --------------------------------------------------------------------------------------
@@ -233,6 +314,14 @@ def _encode(p: Predictor, prefix: str, arrays: dict[str, npt.NDArray[Any]]) -> d
     if isinstance(p, LinearPredictor):
         arrays[f"{prefix}weights"] = p.weights
         return {"kind": "linear", "models": list(p.model_names)}
+    if isinstance(p, ProjectedPredictor):
+        arrays[f"{prefix}projection"] = p.projection
+        pbanks = []
+        for i, pb in enumerate(p.banks):
+            arrays[f"{prefix}bank{i}.points"] = pb.points
+            arrays[f"{prefix}bank{i}.scores"] = pb.scores
+            pbanks.append({"models": list(pb.models)})
+        return {"kind": "proj", "bandwidth": p.bandwidth, "alpha": p.alpha, "banks": pbanks}
     members = [_encode(m, f"{prefix}m{i}.", arrays) for i, m in enumerate(p.members)]
     return {"kind": "ensemble", "members": members}
 
@@ -254,6 +343,21 @@ def _decode(spec: Mapping[str, Any], prefix: str, arrays: Mapping[str, npt.NDArr
     if kind == "linear":
         return LinearPredictor(
             tuple(spec["models"]), np.asarray(arrays[f"{prefix}weights"], dtype=np.float64)
+        )
+    if kind == "proj":
+        pbanks = tuple(
+            ProjectedBank(
+                points=np.asarray(arrays[f"{prefix}bank{i}.points"], dtype=np.float64),
+                models=tuple(b["models"]),
+                scores=np.asarray(arrays[f"{prefix}bank{i}.scores"], dtype=np.float64),
+            )
+            for i, b in enumerate(spec["banks"])
+        )
+        return ProjectedPredictor(
+            np.asarray(arrays[f"{prefix}projection"], dtype=np.float64),
+            pbanks,
+            bandwidth=float(spec["bandwidth"]),
+            alpha=float(spec["alpha"]),
         )
     if kind == "ensemble":
         members = tuple(_decode(m, f"{prefix}m{i}.", arrays) for i, m in enumerate(spec["members"]))
