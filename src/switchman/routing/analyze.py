@@ -14,13 +14,14 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Any
 
 from switchman.routing.request import RequestInfo
 from switchman.routing.tokens import TokenCounter, get_token_counter
+
+if TYPE_CHECKING:  # numpy is imported only by routers that embed (see routing/policy.py)
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "Analysis",

@@ -20,7 +20,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from switchman.catalog import Catalog, ModelEntry, Stats
 from switchman.config.model import Config
@@ -28,7 +28,6 @@ from switchman.config.routing import RouterConfig, RouteTarget
 from switchman.errors import ConfigError, NoCandidate
 from switchman.routing.analyze import Analysis, analyze
 from switchman.routing.decision import Candidate, Decision
-from switchman.routing.embed import Embedder, embed_one, get_embedder
 from switchman.routing.request import RequestInfo
 from switchman.routing.rules import apply_target, filter_candidates, first_rules
 from switchman.routing.scoring import (
@@ -38,9 +37,12 @@ from switchman.routing.scoring import (
     predicted_output_tokens,
     score_candidates,
 )
-from switchman.routing.semantic import SemanticIndex
 from switchman.routing.tokens import TokenCounter, get_token_counter
 from switchman.routing.trace import CandidateTrace, RoutedDecision, RouteTrace, Status
+
+if TYPE_CHECKING:  # embedders and semantic indexes (numpy) are imported only by routers that use them
+    from switchman.routing.embed import Embedder
+    from switchman.routing.semantic import SemanticIndex
 
 __all__ = [
     "DEFAULT_COST_WEIGHT",
@@ -128,7 +130,11 @@ class PipelinePolicy:
         self.clock = clock
         if config.routes and embedder is None:
             raise ConfigError(f"routers.{name}: semantic routes need an embedder")
-        self.index = SemanticIndex(config.routes, embedder) if config.routes and embedder else None
+        self.index: SemanticIndex | None = None
+        if config.routes and embedder is not None:
+            from switchman.routing.semantic import SemanticIndex
+
+            self.index = SemanticIndex(config.routes, embedder)
 
     def decide(self, request: RequestInfo, catalog: Catalog, stats: Stats) -> RoutedDecision:
         # exact token counts only where a context window could be near (rules may hand over to other
@@ -185,6 +191,8 @@ class PipelinePolicy:
             and self.embedder is not None
             and (self.predictor is not None or (self.index is not None and not decisive))
         ):
+            from switchman.routing.embed import embed_one
+
             analysis = analysis.with_embedding(embed_one(self.embedder, analysis.text))
         route_scores: tuple[tuple[str, float], ...] = ()
         if self.index is not None and not decisive and analysis.embedding is not None:
@@ -311,10 +319,18 @@ def explicit_decision(
     )
 
 
+def _load_embedder(name: str, loader: Callable[[str], Embedder] | None) -> Embedder:
+    if loader is None:
+        from switchman.routing.embed import get_embedder
+
+        return get_embedder(name)
+    return loader(name)
+
+
 def build_policies(
     config: Config,
     *,
-    embedder_loader: Callable[[str], Embedder] = get_embedder,
+    embedder_loader: Callable[[str], Embedder] | None = None,
     clock: Callable[[], float] = time.time,
 ) -> dict[str, Policy]:
     """One pipeline per configured router; embedders and predictors are loaded here, once."""
@@ -325,7 +341,7 @@ def build_policies(
         # one embedding per request: routes use the embedder the predictor was trained with
         embedder_name = loaded.embedder_id if loaded is not None else rc.embedder
         needs_embedding = bool(rc.routes) or loaded is not None
-        embedder = embedder_loader(embedder_name) if needs_embedding else None
+        embedder = _load_embedder(embedder_name, embedder_loader) if needs_embedding else None
         if loaded is not None and embedder is not None and embedder.model_id != loaded.embedder_id:
             raise ConfigError(
                 f"routers.{name}: predictor {rc.predictor} was trained with embedder "

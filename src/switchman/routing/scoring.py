@@ -19,13 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Protocol, runtime_checkable
-
-import numpy as np
-import numpy.typing as npt
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from switchman.catalog import ModelEntry
 from switchman.routing.analyze import Analysis
+
+if TYPE_CHECKING:  # numpy is imported only by routers that embed (see routing/policy.py)
+    import numpy as np
+    import numpy.typing as npt
 
 __all__ = [
     "QualityPredictor",

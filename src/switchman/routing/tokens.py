@@ -12,6 +12,7 @@ tokenizer file cannot be read.
 
 from __future__ import annotations
 
+import importlib.util
 import threading
 from pathlib import Path
 from typing import Any, Protocol
@@ -39,22 +40,46 @@ class CharCounter:
 
 
 class WordLlamaCounter:
-    """Counts with the Llama BPE tokenizer bundled in ``wordllama`` (loaded once)."""
+    """Counts with the Llama BPE tokenizer bundled in ``wordllama``.
+
+    The tokenizer file is located at construction (without importing ``wordllama``, which pulls in numpy)
+    and read on the first count, so a gateway whose prompts never come near a context window never
+    loads it (~10 MB). If it cannot be read then, counts fall back to ≈ 4 characters a token.
+    """
 
     name = "llama-bpe-32k"
 
     def __init__(self) -> None:
-        import wordllama
-        from tokenizers import Tokenizer
+        spec = importlib.util.find_spec("wordllama")
+        if spec is None or spec.origin is None:
+            raise ImportError("wordllama is not installed")
+        self._path = Path(spec.origin).parent / "tokenizers" / "l2_supercat_tokenizer_config.json"
+        if not self._path.is_file():
+            raise OSError(f"no tokenizer file at {self._path}")
+        self._tok: Any = None
+        self._fallback: CharCounter | None = None
+        self._lock = threading.Lock()
 
-        path = Path(wordllama.__file__).parent / "tokenizers" / "l2_supercat_tokenizer_config.json"
-        tok: Any = Tokenizer.from_file(str(path))
-        tok.no_padding()
-        tok.no_truncation()
-        self._tok = tok
+    def _load(self) -> Any:
+        with self._lock:
+            if self._tok is None and self._fallback is None:
+                try:
+                    from tokenizers import Tokenizer
+
+                    tok: Any = Tokenizer.from_file(str(self._path))
+                    tok.no_padding()
+                    tok.no_truncation()
+                    self._tok = tok
+                except (ImportError, OSError, ValueError, RuntimeError):
+                    self._fallback = CharCounter()
+        return self._tok
 
     def _exact(self, text: str) -> int:
-        return len(self._tok.encode(text, add_special_tokens=False).ids)
+        tok = self._tok if self._tok is not None else self._load()
+        if tok is None:
+            assert self._fallback is not None
+            return self._fallback.count(text)
+        return len(tok.encode(text, add_special_tokens=False).ids)
 
     def count(self, text: str) -> int:
         n = len(text)
