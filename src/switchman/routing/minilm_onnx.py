@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -79,10 +79,11 @@ def _quantise(weights: Mapping[str, npt.NDArray[Any]], out: Path) -> None:
 
 
 def int8_model(
-    weights: Mapping[str, npt.NDArray[Any]], weights_file: Path, cache_dir: Path | None = None
+    weights: Callable[[], Mapping[str, npt.NDArray[Any]]], weights_file: Path, cache_dir: Path | None = None
 ) -> Path | bytes:
     """The int8 model: the cached file's path (built and written first if missing), or the model's
-    bytes when ``cache_dir`` cannot be written."""
+    bytes when ``cache_dir`` cannot be written. ``weights`` loads the tensors of ``weights_file``; it is
+    called only to build."""
     root = default_cache_dir() if cache_dir is None else cache_dir
     target = root / f"{_PREFIX}{cache_key(weights_file)}.onnx"
     if target.is_file():
@@ -93,12 +94,12 @@ def int8_model(
     except OSError:
         with tempfile.TemporaryDirectory(prefix="switchman-minilm-") as tmp:
             path = Path(tmp) / "model.onnx"
-            _quantise(weights, path)
+            _quantise(weights(), path)
             return path.read_bytes()
     os.close(fd)
     tmp_path = Path(tmp_name)
     try:
-        _quantise(weights, tmp_path)
+        _quantise(weights(), tmp_path)
         tmp_path.chmod(0o644)  # mkstemp makes it private; the model is no secret
         os.replace(tmp_path, target)
     finally:
