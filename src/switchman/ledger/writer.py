@@ -17,36 +17,21 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Insert, insert
 from sqlalchemy.engine import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from switchman.config.observe import LedgerConfig
 from switchman.ledger import db
+from switchman.ledger.insert import PreparedInsert
 from switchman.ledger.retention import delete_older_than
 from switchman.ledger.rows import to_row
 from switchman.ledger.spool import Spool
-from switchman.ledger.tables import calls
 from switchman.records import CallRecord
 
 log = logging.getLogger("switchman.ledger")
 
 RETRY_MIN_S, RETRY_MAX_S = 0.5, 5.0
 RETENTION_EVERY_S = 3600.0
-
-
-def insert_ignoring_duplicates(engine: Engine) -> Insert:
-    """INSERT that skips ids already present (makes spool replays idempotent)."""
-    name = engine.dialect.name
-    if name == "sqlite":
-        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
-
-        return sqlite_insert(calls).on_conflict_do_nothing(index_elements=["id"])
-    if name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert as pg_insert
-
-        return pg_insert(calls).on_conflict_do_nothing(index_elements=["id"])
-    return insert(calls)
 
 
 class LedgerWriter:
@@ -67,13 +52,13 @@ class LedgerWriter:
         self.written = 0
         self.db_up = True
         self._body_routers = frozenset(cfg.store_bodies_routers)
-        self._insert: Insert | None = None
+        self._insert: PreparedInsert | None = None
 
     # -- the sink protocol --------------------------------------------------------------------------
     async def start(self) -> None:
         if self._engine is None:
             self._engine = db.make_engine(db.ledger_url(self.cfg), busy_timeout_s=self.cfg.timeout_s)
-        self._insert = insert_ignoring_duplicates(self._engine)
+        self._insert = PreparedInsert(self._engine)
         self._wake = asyncio.Event()
         await self._ensure_schema()
         self._task = asyncio.get_running_loop().create_task(self._run(), name="ledger-writer")
@@ -167,7 +152,7 @@ class LedgerWriter:
     def _write(self, rows: list[dict[str, Any]]) -> None:
         assert self._insert is not None
         with self.engine.begin() as conn:
-            conn.execute(self._insert, rows)
+            self._insert.execute(conn, rows)
         self.written += len(rows)
 
     async def _replay(self) -> None:

@@ -14,10 +14,17 @@ _RESERVED = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"me
 
 
 class JSONFormatter(logging.Formatter):
+    _cached: tuple[int, str] = (-1, "")
+
+    def _second(self, t: int) -> str:
+        """The timestamp up to the second, formatted once per second (strftime costs ~1.5 µs)."""
+        if self._cached[0] != t:
+            self._cached = (t, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)))
+        return self._cached[1]
+
     def format(self, record: logging.LogRecord) -> str:
         out: dict[str, Any] = {
-            "ts": time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(record.created))
-            + f".{int(record.msecs):03d}Z",
+            "ts": f"{self._second(int(record.created))}.{int(record.msecs):03d}Z",
             "level": record.levelname.lower(),
             "logger": record.name,
             "msg": record.getMessage(),
@@ -76,6 +83,12 @@ class BatchingStreamHandler(logging.Handler):
 
 
 def setup_logging(level: str = "info") -> None:
+    # Records carry no caller, thread or process fields (the JSON lines do not use them): skip
+    # collecting them, as the logging HOWTO's "Optimization" section describes. ~2 µs per record.
+    logging._srcfile = None
+    logging.logThreads = False
+    logging.logProcesses = False
+    logging.logMultiprocessing = False
     handler = BatchingStreamHandler(sys.stderr)
     handler.setFormatter(JSONFormatter())
     root = logging.getLogger()
