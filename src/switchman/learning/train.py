@@ -76,7 +76,9 @@ class TrainConfig:
     alpha: float = 1.0  # pseudo-neighbours at the model's mean (kNN shrinkage)
     tau: float = 0.1  # similarity temperature of the neighbour weights
     l2: float = 10.0  # ridge strength of the logistic heads and the projection (embeddings are unit vectors)
-    bandwidth: float = 0.1  # proj kernel width, relative to the projected prompts' total variance
+    # proj kernel widths, relative to the mean squared distance between projected prompts; the
+    # prediction is the mean of one smoother per width
+    bandwidths: tuple[float, ...] = (0.05, 0.1, 0.2)
 
     def __post_init__(self) -> None:
         if self.learner not in LEARNERS:
@@ -89,7 +91,7 @@ class TrainConfig:
             "alpha": self.alpha,
             "tau": self.tau,
             "l2": self.l2,
-            "bandwidth": self.bandwidth,
+            "bandwidths": list(self.bandwidths),
         }
 
 
@@ -141,30 +143,40 @@ def _fit_linear(x: F64, scores: F64, models: Sequence[str], l2: float) -> Linear
     return LinearPredictor(tuple(models), np.vstack(heads))
 
 
-def fit_projected(
-    x: F64, scores: F64, models: Sequence[str], l2: float, bandwidth: float, alpha: float
-) -> ProjectedPredictor:
-    """Ridge projection of ``x`` onto every model's centred score, then a kernel smoother there.
-
-    Column j of the projection is the ridge regression of model j's centred scores on ``x`` (over the
-    prompts where it is judged; the bias, last column of ``x``, is not penalised). The kernel width is
-    ``bandwidth`` × twice the total variance of the projected training prompts (their mean squared
-    distance), so it does not depend on the scale of the scores."""
+def _ridge_projection(x: F64, scores: F64, l2: float) -> F64:
+    """(d, m): column j = ridge regression of model j's centred scores on ``x`` (its judged rows only);
+    the bias, last column of ``x``, is not penalised."""
     judged = np.isfinite(scores)
     penalty = np.full(x.shape[1], l2)
     penalty[-1] = 1e-6
     cols = []
-    for j in range(len(models)):
+    for j in range(scores.shape[1]):
         rows = judged[:, j]
         xj, yj = x[rows], scores[rows, j]
         cols.append(np.linalg.solve(xj.T @ xj + np.diag(penalty), xj.T @ (yj - yj.mean())))
-    projection = np.stack(cols, axis=1)
+    return np.stack(cols, axis=1)
+
+
+def _spread(points: F64) -> float:
+    """Mean squared distance between two projected prompts (the unit of the relative bandwidths)."""
+    s = 2.0 * float(points.var(axis=0).sum())
+    return s if s > 0 else 1.0
+
+
+def fit_projected(
+    x: F64, scores: F64, models: Sequence[str], l2: float, bandwidths: Sequence[float], alpha: float
+) -> ProjectedPredictor:
+    """Ridge projection of ``x`` onto every model's centred score, then kernel smoothers there.
+
+    The prediction is the mean of one Gaussian-kernel smoother per width in ``bandwidths``, each
+    relative to the mean squared distance between projected training prompts (so scale-free): a
+    multi-scale kernel instead of one width picked by a cross-validation that is too noisy to trust
+    on a few hundred prompts."""
+    projection = _ridge_projection(x, scores, l2)
     points = x @ projection
-    spread = 2.0 * float(points.var(axis=0).sum())
     bank = ProjectedBank(points, tuple(models), np.asarray(scores, dtype=np.float64))
-    return ProjectedPredictor(
-        projection, (bank,), bandwidth=bandwidth * spread if spread > 0 else 1.0, alpha=alpha
-    )
+    unit = _spread(points)
+    return ProjectedPredictor(projection, (bank,), tuple(w * unit for w in bandwidths), alpha=alpha)
 
 
 def fit_predictor(
@@ -193,7 +205,7 @@ def fit_predictor(
         return _fit_linear(x, scores, models, config.l2)
     if config.learner == "proj":
         return fit_projected(
-            x, np.asarray(scores, dtype=np.float64), models, config.l2, config.bandwidth, config.alpha
+            x, np.asarray(scores, dtype=np.float64), models, config.l2, config.bandwidths, config.alpha
         )
     raise DatasetError(f"cannot fit learner {config.learner!r} directly")
 

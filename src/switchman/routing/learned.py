@@ -27,9 +27,10 @@ Predictors (all numpy):
                      ``[embedding, log1p(prompt_tokens)/10, 1]`` are mapped by one shared ridge projection
                      (fitted on all models at once: column j predicts model j's centred score) to a small
                      space where distance means "the models do alike here"; each model's quality is the
-                     ``exp(−d²/bandwidth)``-weighted mean of the training prompts there, shrunk towards its
-                     overall mean by ``alpha`` pseudo-prompts. Stored as the projection plus banks of
-                     (projected points, scores); ``add_model`` appends a bank and keeps the projection.
+                     ``exp(−d²/h)``-weighted mean of the training prompts there, shrunk towards its
+                     overall mean by ``alpha`` pseudo-prompts, averaged over a few widths ``h``. Stored as
+                     the projection plus banks of (projected points, scores); ``add_model`` appends a
+                     bank and keeps the projection.
 ``EnsemblePredictor`` the mean of its members' predictions.
 
 Artifact layout (a directory, no pickle): ``manifest.json`` (format, embedder id, models, learner
@@ -212,11 +213,16 @@ class ProjectedBank:
         object.__setattr__(self, "_pts_t", np.ascontiguousarray(self.points.T))
         object.__setattr__(self, "_sq", (self.points**2).sum(1))
 
-    def predict(self, z: F64, bandwidth: float, alpha: float) -> F64:
-        """(b, len(models)) kernel-weighted, shrunk score means for projected query rows ``z`` (b, rank)."""
+    def predict(self, z: F64, bandwidths: Sequence[float], alpha: float) -> F64:
+        """(b, len(models)) kernel-weighted, shrunk score means for projected query rows ``z`` (b, rank),
+        averaged over the kernel widths ``bandwidths``."""
         d2 = (z**2).sum(1)[:, None] - 2.0 * (z @ self._pts_t) + self._sq[None, :]
-        weight = np.exp(-(d2 - d2.min(axis=1, keepdims=True)) / bandwidth)  # nearest = 1
-        out: F64 = (weight @ self._vals + alpha * self._prior) / (weight @ self._judged + alpha)
+        d2 -= d2.min(axis=1, keepdims=True)  # the nearest prompt gets weight 1 at every width
+        out: F64 = np.zeros((len(z), len(self.models)))
+        for h in bandwidths:
+            weight = np.exp(-d2 / h)
+            out += (weight @ self._vals + alpha * self._prior) / (weight @ self._judged + alpha)
+        out /= len(bandwidths)
         return out
 
 
@@ -224,7 +230,7 @@ class ProjectedBank:
 class ProjectedPredictor:
     projection: F64  # (dim + n_features + 1, rank)
     banks: tuple[ProjectedBank, ...]
-    bandwidth: float  # absolute, in squared projected units
+    bandwidths: tuple[float, ...]  # absolute, in squared projected units
     alpha: float = 1.0
 
     #: query rows scored at once by ``predict_batch`` (bounds the (rows, n) distance matrix)
@@ -241,7 +247,7 @@ class ProjectedPredictor:
     def predict_batch(self, embeddings: npt.NDArray[np.floating], prompt_tokens: Sequence[float]) -> F64:
         z = self.project(embeddings, prompt_tokens)
         parts = [
-            np.hstack([b.predict(z[i : i + self.CHUNK], self.bandwidth, self.alpha) for b in self.banks])
+            np.hstack([b.predict(z[i : i + self.CHUNK], self.bandwidths, self.alpha) for b in self.banks])
             for i in range(0, len(z), self.CHUNK)
         ]
         out: F64 = np.vstack(parts) if parts else np.zeros((0, len(self.models)))
@@ -252,7 +258,7 @@ class ProjectedPredictor:
         return dict(zip(self.models, row.tolist(), strict=True))
 
     def with_bank(self, bank: ProjectedBank) -> ProjectedPredictor:
-        return ProjectedPredictor(self.projection, (*self.banks, bank), self.bandwidth, self.alpha)
+        return ProjectedPredictor(self.projection, (*self.banks, bank), self.bandwidths, self.alpha)
 
 
 # --- ensemble --------------------------------------------------------------------------------------
@@ -321,7 +327,7 @@ def _encode(p: Predictor, prefix: str, arrays: dict[str, npt.NDArray[Any]]) -> d
             arrays[f"{prefix}bank{i}.points"] = pb.points
             arrays[f"{prefix}bank{i}.scores"] = pb.scores
             pbanks.append({"models": list(pb.models)})
-        return {"kind": "proj", "bandwidth": p.bandwidth, "alpha": p.alpha, "banks": pbanks}
+        return {"kind": "proj", "bandwidths": list(p.bandwidths), "alpha": p.alpha, "banks": pbanks}
     members = [_encode(m, f"{prefix}m{i}.", arrays) for i, m in enumerate(p.members)]
     return {"kind": "ensemble", "members": members}
 
@@ -356,7 +362,7 @@ def _decode(spec: Mapping[str, Any], prefix: str, arrays: Mapping[str, npt.NDArr
         return ProjectedPredictor(
             np.asarray(arrays[f"{prefix}projection"], dtype=np.float64),
             pbanks,
-            bandwidth=float(spec["bandwidth"]),
+            bandwidths=tuple(float(h) for h in spec["bandwidths"]),
             alpha=float(spec["alpha"]),
         )
     if kind == "ensemble":
