@@ -3,7 +3,7 @@
 :func:`build_minilm_graph` turns the weight tensors (names as in the Hugging Face ``BertModel``
 checkpoint) into an opset-17 ``onnx.ModelProto`` of standard operators that computes exactly what the numpy
 forward pass in ``routing/embed.py`` computes: word + position + token-type-0 embeddings, LayerNorm, per
-layer separate Q/K/V projections (the 1/√head_dim attention scale folded into Q), scaled dot-product
+layer one fused Q/K/V projection (the 1/√head_dim attention scale folded into Q), scaled dot-product
 attention with an additive mask bias, Softmax, the output projection, residual + LayerNorm, the erf GELU
 feed-forward, residual + LayerNorm, and mean pooling over the attention mask. Inputs: ``input_ids``
 (int64, ``[batch, seq]``) and ``attention_mask`` (float32, 1 for tokens, 0 for padding); output:
@@ -50,6 +50,12 @@ class _Graph:
         self.nodes.append(self._helper.make_node(op_type, inputs, [name], name=name, **attrs))
         return name
 
+    def split(self, x: str, sizes: str, names: list[str]) -> list[str]:
+        """``x`` cut along its last axis into the pieces ``sizes`` (an int64 initialiser) names."""
+        node = self._helper.make_node("Split", [x, sizes], names, name=names[0] + "_split", axis=-1)
+        self.nodes.append(node)
+        return names
+
 
 def _weights(w: Mapping[str, npt.NDArray[Any]], key: str) -> npt.NDArray[np.float32]:
     return np.asarray(w[key], dtype=np.float32)
@@ -84,11 +90,21 @@ def build_minilm_graph(
         beta = g.const(name + "_beta", _weights(weights, prefix + ".bias"))
         return g.op("LayerNormalization", [x, gamma, beta], name, axis=-1, epsilon=eps)
 
-    def linear(x: str, prefix: str, name: str, scale: float = 1.0) -> str:
-        w = g.const(name + "_w", _weights(weights, prefix + ".weight").T * scale)  # stored (out, in)
-        b = g.const(name + "_b", _weights(weights, prefix + ".bias") * scale)
+    def linear(x: str, prefix: str, name: str) -> str:
+        w = g.const(name + "_w", _weights(weights, prefix + ".weight").T)  # stored (out, in)
+        b = g.const(name + "_b", _weights(weights, prefix + ".bias"))
         return g.op("Add", [g.op("MatMul", [x, w], name + "_mm"), b], name)
 
+    def qkv(x: str, prefix: str, name: str, scale: float) -> list[str]:
+        """Q (scaled), K and V from one (dim, 3·dim) projection: one int8 GEMM instead of three."""
+        parts = [(prefix + t, scale if t == "query" else 1.0) for t in ("query", "key", "value")]
+        w = np.hstack([_weights(weights, key + ".weight").T * s for key, s in parts])
+        b = np.concatenate([_weights(weights, key + ".bias") * s for key, s in parts])
+        mm = g.op("MatMul", [x, g.const(name + "qkv_w", w)], name + "qkv_mm")
+        fused = g.op("Add", [mm, g.const(name + "qkv_b", b)], name + "qkv")
+        return g.split(fused, "split3", [name + t for t in ("q", "k", "v")])
+
+    g.const("split3", [dim, dim, dim], np.int64)
     seq = g.op("Slice", [g.op("Shape", ["input_ids"], "ids_shape"), "axis1", "axis2"], "seq_len")
     positions = g.op("Slice", ["position", "axis0", seq, "axis0"], "positions")
     x = g.op("Add", [g.op("Gather", ["word", "input_ids"], "tokens"), positions], "embedded")
@@ -99,9 +115,7 @@ def build_minilm_graph(
     scale = 1.0 / float(np.sqrt(head_dim))
     for i in range(layers):
         p, n = f"encoder.layer.{i}.", f"l{i}_"
-        q = linear(x, p + "attention.self.query", n + "q", scale)
-        k = linear(x, p + "attention.self.key", n + "k")
-        v = linear(x, p + "attention.self.value", n + "v")
+        q, k, v = qkv(x, p + "attention.self.", n, scale)
         qh = g.op("Transpose", [g.op("Reshape", [q, "heads_shape"], n + "q4")], n + "qh", perm=[0, 2, 1, 3])
         kt = g.op("Transpose", [g.op("Reshape", [k, "heads_shape"], n + "k4")], n + "kt", perm=[0, 2, 3, 1])
         vh = g.op("Transpose", [g.op("Reshape", [v, "heads_shape"], n + "v4")], n + "vh", perm=[0, 2, 1, 3])
@@ -114,7 +128,7 @@ def build_minilm_graph(
         h = linear(x, p + "intermediate.dense", n + "ff1")
         erf = g.op("Erf", [g.op("Div", [h, "sqrt2"], n + "gelu_in")], n + "gelu_erf")
         gelu_x = g.op("Mul", [h, g.op("Add", [erf, "one"], n + "gelu_1")], n + "gelu_x")
-        gelu = g.op("Mul", [gelu_x, "half"], n + "gelu")  # the pattern onnxruntime fuses into Gelu
+        gelu = g.op("Mul", [gelu_x, "half"], n + "gelu")  # BERT's exact (erf) GELU
         out = linear(gelu, p + "output.dense", n + "ff2")
         x = layer_norm(g.op("Add", [x, out], n + "res2"), p + "output.LayerNorm", n + "x2")
     mask = g.op("Unsqueeze", ["attention_mask", "axis2"], "mask3")
