@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -162,3 +163,45 @@ def test_projected_learner_skips_unjudged_scores_and_shrinks_far_queries() -> No
     flat = fit_predictor(x, [10.0] * len(x), y, ["a", "b"], TrainConfig(learner="proj", alpha=1e9))
     means = np.array([y[:, 0].mean(), np.nanmean(y[:, 1])])
     np.testing.assert_allclose(flat.predict_batch(x[:5], [10.0] * 5), np.tile(means, (5, 1)), atol=1e-6)
+
+
+def test_artifacts_in_the_pre_proj_layout_still_load(tmp_path: Path) -> None:
+    """An ensemble artifact exactly as written before proj existed (3-fold metrics key, no bandwidths)."""
+    rng = np.random.default_rng(0)
+    emb = rng.normal(size=(20, 8)).astype(np.float32)
+    emb /= np.linalg.norm(emb, axis=1, keepdims=True)
+    scores = rng.random((20, 2))
+    weights = rng.normal(size=(2, 8 + 2))
+    manifest = {
+        "format": "switchman-router/1",
+        "embedder": "w",
+        "models": ["a", "b"],
+        "predictor": {
+            "kind": "ensemble",
+            "members": [
+                {"kind": "knn", "k": 5, "alpha": 1.0, "tau": 0.1, "banks": [{"models": ["a", "b"]}]},
+                {"kind": "linear", "models": ["a", "b"]},
+            ],
+        },
+        "training_fingerprint": "sha256:x",
+        "metrics": {"inner_cv_3fold": {"chosen": "ensemble"}},
+        "calibration": {},
+        "info": {"train": {"learner": "auto", "k": 5, "alpha": 1.0, "tau": 0.1, "l2": 10.0}},
+    }
+    root = tmp_path / "old"
+    root.mkdir()
+    (root / "manifest.json").write_text(json.dumps(manifest))
+    np.savez(
+        root / "weights.npz",
+        **{"m0.bank0.embeddings": emb, "m0.bank0.scores": scores, "m1.weights": weights},
+    )
+    art = load_router(root, embedder_id="w")
+    assert art.models == ("a", "b")
+    q = art.predictor.predict(emb[0], {"prompt_tokens": 10.0})
+    assert set(q) == {"a", "b"} and all(0.0 <= v <= 1.0 for v in q.values())
+    # add_model still works on it and leaves a and b untouched
+    grown = add_model(art, "c", emb.repeat(3, axis=0), ["x"] * 60, rng.random(60))
+    tokens = [10.0] * 5
+    np.testing.assert_array_equal(
+        grown.predictor.predict_batch(emb[:5], tokens)[:, :2], art.predictor.predict_batch(emb[:5], tokens)
+    )
