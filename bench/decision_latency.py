@@ -7,6 +7,9 @@ with its embedder swapped per run. Single thread, after a warm-up pass. Wall-clo
 time the process waited for a CPU; the CPU columns (thread CPU time) do not.
 
     .venv/bin/python bench/decision_latency.py [--embedders hashing,wordllama,minilm] [--n 1000] [--json]
+
+``minilm@N`` names a MiniLM with an N-token window (e.g. ``--embedders minilm@16,minilm@32,minilm``); the
+table shows which MiniLM backend ran (``onnx-int8`` or ``numpy``).
 """
 
 from __future__ import annotations
@@ -116,7 +119,7 @@ def run(embedder: str, prompts: list[str]) -> dict[str, Any]:
         embed_one(emb, a.text)
         embedding.append((time.perf_counter() - t) * 1000)
     return {
-        "embedder": emb.model_id,
+        "embedder": emb.model_id + (f" [{backend}]" if (backend := getattr(emb, "backend", None)) else ""),
         "n": len(infos),
         "build_s": round(build_s, 3),
         "p50_ms": round(pct(total, 50), 3),

@@ -111,7 +111,8 @@ class RouterConfig(_Strict):
     rules: list[RuleConfig] = Field(default_factory=list)
     #: Semantic routes.
     routes: list[SemanticRouteConfig] = Field(default_factory=list)
-    #: Embedder for semantic routes and the learned predictor (``hashing``, ``wordllama``, ``minilm``).
+    #: Embedder for semantic routes and the learned predictor (``hashing``, ``wordllama``, ``minilm``,
+    #: ``minilm@N`` for an N-token window).
     embedder: str = "wordllama"
     #: Directory of a learned router artifact (``switchman train``); none = the heuristic quality prior.
     predictor: str | None = None

@@ -16,8 +16,8 @@ Backends (``get_embedder(name)`` accepts the short name or the ``model_id``):
              ``onnxruntime`` are installed, else as a numpy BERT forward pass. Costs ~0.09 ms per token
              of the window with int8 (~20 ms for a full 256-token window), ~2.5× that with numpy.
 ``minilm@N`` the same model with an ``N``-token window (``model_id`` ``...-L6-v2@N``): the text is cut to
-             its first ``N`` tokens ([CLS] and [SEP] included), so the cost is bounded by ``N``.
-             ``minilm@32`` is the request-path window (see docs/benchmarks.md, "Decision latency").
+             its first ``N`` tokens ([CLS] and [SEP] included), so the cost is bounded by ``N``; shorter
+             windows are faster and route worse (docs/benchmarks.md, "Decision latency").
 
 Nothing heavy happens at import: weights are read on the first :func:`get_embedder` call for a name and
 the instance is cached for the life of the process (thread-safe). Embedding is pure CPU work.
@@ -39,7 +39,7 @@ from switchman.errors import EmbedderUnavailable
 from switchman.routing.minilm_onnx import OnnxMiniLM, int8_model, onnx_available
 
 __all__ = [
-    "REQUEST_PATH_MINILM",
+    "MINILM_WINDOWS",
     "Embedder",
     "HashingEmbedder",
     "MiniLMEmbedder",
@@ -332,15 +332,15 @@ _ALIASES: dict[str, str] = {
     MiniLMEmbedder.base_id: "minilm",
     "all-minilm-l6-v2": "minilm",
 }
-#: The MiniLM window named in ``available_embedders()`` besides the default one (any ``minilm@N`` works).
-REQUEST_PATH_MINILM = "minilm@32"
+#: MiniLM windows listed by ``available_embedders()`` (``get_embedder`` takes any ``minilm@N``, 8..512).
+MINILM_WINDOWS = (16, 24, 32, 64, 128)
 _CACHE: dict[str, Embedder] = {}
 _LOCK = threading.Lock()
 
 
 def available_embedders() -> tuple[str, ...]:
     """Short names accepted by :func:`get_embedder` (``minilm@N`` takes any window of 8..512 tokens)."""
-    return (*_FACTORIES, REQUEST_PATH_MINILM)
+    return (*_FACTORIES, *(f"minilm@{n}" for n in MINILM_WINDOWS))
 
 
 def _canonical(name: str) -> str:
