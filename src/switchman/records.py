@@ -56,6 +56,8 @@ class CallRecord:
     #: Prompt and answer bodies, set by serving only when body storage is enabled for the key/route.
     prompt_body: str | None = None
     response_body: str | None = None
+    #: The client's W3C ``traceparent`` header, kept only when tracing is enabled (the span's parent).
+    traceparent: str | None = None
 
     def settle(self, catalog: Catalog, usage: Usage | None, estimated: Usage | None = None) -> None:
         """Fill tokens and costs from the upstream's usage (or an estimate, flagged as such)."""

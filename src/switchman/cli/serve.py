@@ -71,8 +71,11 @@ def serve(
 
     # routing runs one small embedding per request on the event loop: BLAS must not fan out over cores
     threadpool_limits(limits=1)
-    with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
-        runner.run(_run(config, path, reload_config=reload_config, reuse_port=reuse_port))
+    try:
+        with asyncio.Runner(loop_factory=_loop_factory(loop)) as runner:
+            runner.run(_run(config, path, reload_config=reload_config, reuse_port=reuse_port))
+    except ConfigError as exc:  # found while building the app (a router artifact, tracing packages)
+        raise click.ClickException(str(exc)) from None
 
 
 def _loop_factory(choice: str) -> Callable[[], asyncio.AbstractEventLoop] | None:

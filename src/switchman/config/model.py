@@ -16,6 +16,7 @@ from switchman.config.observe import (
     AlertsConfig,
     DashboardConfig,
     LedgerConfig,
+    TracingConfig,
 )
 from switchman.config.routing import (
     RouterConfig,
@@ -169,6 +170,8 @@ class Config(_Strict):
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    #: OpenTelemetry traces (off by default; the ``otel`` extra).
+    tracing: TracingConfig = Field(default_factory=TracingConfig)
     #: Virtual API keys (``switchman keys``), limits/quotas/budgets, and where their counters live.
     auth: AuthConfig = Field(default_factory=AuthConfig)
     limits: LimitsConfig = Field(default_factory=LimitsConfig)

@@ -1,10 +1,10 @@
-"""Observability settings: the ledger, alerts and the dashboard (see docs/observability.md)."""
+"""Observability settings: the ledger, alerts, the dashboard and traces (see docs/observability.md)."""
 
 from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 
 from switchman.config.base import Strict as _Strict
 
@@ -79,3 +79,35 @@ class DashboardConfig(_Strict):
     #: Bearer key required by ``/dashboard`` (an env reference, e.g. ``${SWITCHMAN_ADMIN_KEY}``);
     #: unset = open to anyone who can reach the port.
     admin_key: SecretStr | None = None
+
+
+class TracingConfig(_Strict):
+    """OpenTelemetry traces: one span per request and one per upstream attempt (off by default).
+
+    Needs the ``otel`` extra (``pip install 'switchman[otel]'``). Built once at startup: a config reload
+    does not turn tracing on or off.
+    """
+
+    enabled: bool = False
+    #: ``otlp``: OTLP/HTTP (protobuf) to ``endpoint``; ``console``: spans printed to stdout;
+    #: ``none``: spans are made but not exported (for tests that add their own span processor).
+    exporter: Literal["otlp", "console", "none"] = "otlp"
+    endpoint: str = "http://127.0.0.1:4318/v1/traces"
+    #: Extra headers on every export (values may be env references, e.g. an auth token).
+    headers: dict[str, SecretStr] = Field(default_factory=dict)
+    #: Seconds one OTLP export may take.
+    timeout_s: float = Field(10.0, gt=0)
+    #: ``service.name`` of the resource.
+    service_name: str = Field("switchman", min_length=1)
+    #: Share of traces kept (by trace id); a request whose ``traceparent`` carries a sampling decision
+    #: follows it.
+    sample_ratio: float = Field(1.0, ge=0, le=1)
+    #: Records waiting for span conversion; past it the oldest are dropped (and counted).
+    queue_max: int = Field(10_000, gt=0)
+
+    @field_validator("endpoint")
+    @classmethod
+    def _http_url(cls, v: str) -> str:
+        if not v.startswith(("http://", "https://")):
+            raise ValueError(f"must be an http:// or https:// URL, got {v!r}")
+        return v

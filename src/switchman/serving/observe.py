@@ -1,7 +1,8 @@
-"""Wire the observability sinks and pages into the gateway app: ledger writer, metrics, alerts, dashboard.
+"""Wire the observability sinks and pages into the gateway app: ledger writer, metrics, alerts, dashboard,
+traces.
 
 Built once per process from the startup config (a config reload does not rebuild them; restart to
-change the ledger URL).
+change the ledger URL or the tracing settings).
 """
 
 from __future__ import annotations
@@ -20,6 +21,13 @@ def attach_observability(app: web.Application, state: GatewayState, config: Conf
     app[METRICS] = metrics
     app.router.add_get("/metrics", metrics_handler)
     state.sinks.append(metrics)
+    if config.tracing.enabled:
+        # imported only when enabled: with tracing off no OpenTelemetry module is loaded
+        from switchman.serving.tracing import TRACING, TracingSink
+
+        tracing = TracingSink(config.tracing)
+        app[TRACING] = tracing
+        state.sinks.append(tracing)
     if config.ledger.enabled:
         from switchman.ledger.writer import LedgerWriter
 

@@ -107,6 +107,8 @@ async def _chat(
     request: web.Request, runtime: Runtime, record: CallRecord, t0: float, decided: list[Decision]
 ) -> web.StreamResponse:
     guard = request.app[GUARD]
+    if runtime.config.tracing.enabled:  # the client's trace, for the request's span (built off the path)
+        record.traceparent = request.headers.get("traceparent")
     key = await guard.authenticate(runtime, request.headers)  # 401 before anything is read
     max_bytes = runtime.config.server.max_body_bytes
     if request.content_length is not None and request.content_length > max_bytes:
