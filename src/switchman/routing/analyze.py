@@ -205,9 +205,43 @@ _CODE_PATTERNS = re.compile(
 )
 
 
+#: Every branch of ``_CODE_PATTERNS`` needs one of these characters or a line starting with a keyword.
+_CODE_CHARS = frozenset("`=>-:+!&|;{}")
+_LINE_KEYWORDS = (
+    "def",
+    "class",
+    "import",
+    "from",
+    "return",
+    "function",
+    "const",
+    "let",
+    "var",
+    "public",
+    "private",
+    "#include",
+    "package",
+    "func",
+    "fn",
+    "SELECT",
+    "INSERT",
+    "UPDATE",
+    "CREATE",
+)
+
+
 def detect_code(text: str) -> bool:
-    """Code in the text: fenced or inline code, statements that start lines, operators."""
-    return _CODE_PATTERNS.search(text[:SAMPLE_CHARS]) is not None
+    """Code in the text: fenced or inline code, statements that start lines, operators.
+
+    A cheap pre-check (no code character, no line starting with a keyword: most prose) skips the regex,
+    which tries every position of the text against every branch (~500 instructions per character).
+    """
+    sample = text[:SAMPLE_CHARS]
+    if _CODE_CHARS.isdisjoint(sample) and not any(
+        line.lstrip().startswith(_LINE_KEYWORDS) for line in sample.split("\n")
+    ):
+        return False
+    return _CODE_PATTERNS.search(sample) is not None
 
 
 # --- language --------------------------------------------------------------------------------------
