@@ -11,6 +11,7 @@ from switchman.learning.evaluate import (
     kfold_indices,
     lambda_sweep,
     nondecreasing_hull,
+    routellm_gain,
     routellm_metrics,
     routellm_oracle_points,
     routerbench_metrics,
@@ -89,3 +90,17 @@ def test_kfold_indices_partition() -> None:
         assert not set(train.tolist()) & set(test.tolist())
     with pytest.raises(DatasetError):
         kfold_indices(3, 5)
+
+
+def test_routellm_gain_is_the_apgr_numerator_and_defined_for_tied_models() -> None:
+    rng = np.random.default_rng(4)
+    strong = (rng.random(300) < 0.8).astype(float)
+    weak = (rng.random(300) < 0.5).astype(float)
+    win = rng.normal(size=300) + strong - weak
+    rep = routellm_metrics(win, strong, weak)
+    gain = routellm_gain(win, strong, weak)
+    assert gain / (strong.mean() - weak.mean()) == pytest.approx(rep.apgr)
+    tied = weak.copy()  # routellm_metrics refuses equal means; the gain is simply 0 for a useless router
+    assert routellm_gain(np.zeros(300), tied, weak) == pytest.approx(0.0)
+    with pytest.raises(DatasetError):
+        routellm_gain(np.zeros(0), tied[:0], weak[:0])

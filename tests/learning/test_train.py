@@ -12,7 +12,14 @@ from switchman.errors import DatasetError, RouterArtifactError
 from switchman.learning.evaluate import cross_val_predict, routerbench_metrics
 from switchman.learning.importers import import_dataset
 from switchman.learning.outcomes import OutcomeMatrix, estimate_tokens, to_matrix
-from switchman.learning.train import TrainConfig, add_model, embed_texts, fit_predictor, train_router
+from switchman.learning.train import (
+    TrainConfig,
+    add_model,
+    embed_texts,
+    fit_predictor,
+    select_learner,
+    train_router,
+)
 from switchman.routing.embed import get_embedder
 from switchman.routing.learned import ProjectedPredictor, QualityPredictor, load_router, save_router
 
@@ -107,6 +114,8 @@ def test_auto_learner_records_its_choice(llmrouter: tuple[OutcomeMatrix, np.ndar
     art = train_router(sub, emb[:150], "w", TrainConfig(learner="auto"), models=list(data.models[:3]))
     sel = art.info["selection"]
     assert sel["metric"] == "aiq" and sel["chosen"] in sel["scores"]
+    assert sel["rule"] == "one-standard-error" and sel["default"] == "proj"
+    assert set(sel["diff_vs_default"]) == {"knn", "linear", "ensemble", "proj+knn"}
     assert set(sel["scores"]) == {"knn", "linear", "proj", "ensemble", "proj+knn"}
     assert sel["folds"] == 5
     assert art.metrics["inner_cv"]["chosen"] == sel["chosen"]
@@ -205,3 +214,42 @@ def test_artifacts_in_the_pre_proj_layout_still_load(tmp_path: Path) -> None:
     np.testing.assert_array_equal(
         grown.predictor.predict_batch(emb[:5], tokens)[:, :2], art.predictor.predict_batch(emb[:5], tokens)
     )
+
+
+def _xor(rng: np.random.Generator, n: int, flip: float) -> tuple[OutcomeMatrix, np.ndarray]:
+    """Two models whose winner is the XOR of two embedding directions: no linear projection separates
+    it, a cosine neighbourhood does. ``flip`` mixes every answer's chance towards a coin toss (noise)."""
+    q = rng.choice([-1.0, 1.0], size=(n, 2))
+    x = rng.normal(scale=0.15, size=(n, 8))
+    x[:, :2] += 0.6 * q
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    p = np.where((q[:, 0] == q[:, 1])[:, None], [0.95, 0.3], [0.3, 0.7])
+    y = (rng.random((n, 2)) < (1 - flip) * p + flip * 0.5).astype(float)
+    data = OutcomeMatrix(
+        ids=tuple(str(i) for i in range(n)),
+        texts=("a prompt of a few words",) * n,
+        tasks=(None,) * n,
+        models=("a", "b"),
+        scores=y,
+        costs=np.full((n, 2), np.nan),
+    )
+    return data, x
+
+
+def test_auto_replaces_proj_only_when_a_learner_is_better_by_more_than_one_standard_error() -> None:
+    # many clean prompts: the neighbourhood learners see the XOR, proj cannot, and the gap is precise
+    data, x = _xor(np.random.default_rng(0), 600, flip=0.0)
+    sel = select_learner(data, x, TrainConfig())
+    assert sel["metric"] == "apgr" and sel["chosen"] != "proj"
+    assert sel["chosen"] == max(sel["scores"], key=sel["scores"].get)
+    diff = sel["diff_vs_default"][sel["chosen"]]
+    assert diff["mean"] > diff["se"] > 0
+    # a handful of noisy prompts: some learner always has the best mean score by luck, none by > 1 SE
+    naive = []
+    for seed in range(6):
+        data, x = _xor(np.random.default_rng(seed), 20, flip=0.8)
+        sel = select_learner(data, x, TrainConfig())
+        assert sel["chosen"] == "proj"
+        assert all(d["mean"] <= d["se"] for d in sel["diff_vs_default"].values())
+        naive.append(max(sel["scores"], key=sel["scores"].get))
+    assert set(naive) != {"proj"}  # picking the best mean would not have kept proj every time

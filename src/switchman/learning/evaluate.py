@@ -35,6 +35,7 @@ __all__ = [
     "kfold_indices",
     "lambda_sweep",
     "nondecreasing_hull",
+    "routellm_gain",
     "routellm_metrics",
     "routellm_oracle_points",
     "routerbench_metrics",
@@ -92,6 +93,23 @@ def routellm_oracle_points(strong: F64, weak: F64) -> list[Point]:
         calls = min(int(n * pct / 100), len(gain))
         points.append((pct / 100, float((weak.sum() + gain[:calls].sum()) / n)))
     return points
+
+
+def routellm_gain(win: F64, strong_scores: F64, weak_scores: F64, *, num_results: int = 10) -> float:
+    """APGR's numerator per unit of strong-call share: (AUC − weak · span) / span of RouteLLM's curve.
+
+    Dividing it by a strong − weak gap gives the APGR; unlike :func:`routellm_metrics` it is defined
+    when the two models tie on these prompts (a small cross-validation fold), so it can be divided by
+    the gap measured on more prompts."""
+    if len(win) != len(strong_scores) or len(win) != len(weak_scores) or len(win) == 0:
+        raise DatasetError("win, strong and weak scores must be non-empty and the same length")
+    points = _routellm_points(win, strong_scores, weak_scores, num_results)
+    xs = np.array([p[0] for p in points])
+    span = float(xs[-1] - xs[0])
+    if span <= 0:
+        return 0.0
+    auc = float(np.trapezoid(np.array([p[1] for p in points]), xs))
+    return (auc - float(weak_scores.mean()) * span) / span
 
 
 def routellm_metrics(

@@ -13,9 +13,11 @@ Learners (``TrainConfig.learner``):
               which matters with a few hundred prompts; it is what reaches the LLMRouter target.
 ``ensemble``  the mean of kNN and linear.
 ``proj+knn``  the mean of proj and kNN.
-``auto``      (default) pick one of the five by 5-fold cross-validation on the training data, scored with
-              the metric the router will be judged by: APGR for two models, AIQ when every model has a
-              cost, else the Brier score. The choice and its scores are recorded in the artifact.
+``auto``      (default) 5-fold cross-validation of the five on the training data, scored per fold with
+              the metric the router will be judged by (APGR for two models, AIQ when every model has
+              a cost, else the Brier score); ``proj`` is kept unless another learner beats it by more
+              than one standard error of the paired per-fold differences (the one-standard-error
+              rule). The choice, the scores and the differences are recorded in the artifact.
 
 Each model is fitted only on the prompts where it has a score, so a model added later with
 :func:`add_model` gets its own kNN bank, its own head and its own bank of projected prompts (through
@@ -32,7 +34,7 @@ import numpy as np
 import numpy.typing as npt
 
 from switchman.errors import DatasetError
-from switchman.learning.evaluate import kfold_indices, routellm_metrics, routerbench_metrics
+from switchman.learning.evaluate import kfold_indices, routellm_gain, routerbench_metrics
 from switchman.learning.outcomes import OutcomeMatrix, estimate_tokens
 from switchman.routing.analyze import embed_text
 from switchman.routing.embed import Embedder
@@ -253,32 +255,64 @@ def _columns(data: OutcomeMatrix, cols: Sequence[int]) -> OutcomeMatrix:
     )
 
 
-def _selection_score(data: OutcomeMatrix, pred: F64) -> tuple[str, float]:
+#: the learner ``auto`` keeps unless another one is clearly better (see :func:`select_learner`)
+DEFAULT_LEARNER = "proj"
+SELECTION_RULE = "one-standard-error"
+
+
+def _selection_metric(data: OutcomeMatrix) -> str:
+    """The routing metric ``auto`` scores learners by, decided once on all of ``data``."""
     ok = np.isfinite(data.scores).all(axis=1)
-    scores = data.scores[ok]
-    if len(data.models) == 2 and ok.sum() > 10:
-        s, w = int(np.argmax(scores.mean(0))), int(np.argmin(scores.mean(0)))
-        if s != w:
-            rep = routellm_metrics(pred[ok, s] - pred[ok, w], scores[:, s], scores[:, w])
-            return "apgr", rep.apgr
+    means = data.scores[ok].mean(0) if ok.any() else np.zeros(len(data.models))
+    if len(data.models) == 2 and ok.sum() > 10 and int(np.argmax(means)) != int(np.argmin(means)):
+        return "apgr"
     if ok.sum() > 10 and np.isfinite(data.costs[ok]).all():
-        return "aiq", routerbench_metrics(pred[ok], scores, data.costs[ok], data.models).aiq
-    judged = np.isfinite(data.scores)
-    return "neg_brier", -float(np.mean((pred[judged] - data.scores[judged]) ** 2))
+        return "aiq"
+    return "neg_brier"
+
+
+def _selection_score(data: OutcomeMatrix, pred: F64, rows: npt.NDArray[np.intp], metric: str) -> float:
+    """``metric`` of the predictions ``pred`` (all prompts) on the prompts ``rows`` (one test fold)."""
+    if metric == "neg_brier":
+        truth = data.scores[rows]
+        judged = np.isfinite(truth)
+        return -float(np.mean((pred[rows][judged] - truth[judged]) ** 2))
+    ok = np.asarray(np.isfinite(data.scores).all(axis=1), dtype=bool)
+    fold = rows[ok[rows]]
+    if metric == "apgr":  # the fold's gain over the weak model, per the strong − weak gap of all prompts
+        means = data.scores[ok].mean(0)
+        s, w = int(np.argmax(means)), int(np.argmin(means))
+        scores = data.scores[fold]
+        gain = routellm_gain(pred[fold, s] - pred[fold, w], scores[:, s], scores[:, w])
+        return gain / float(means[s] - means[w])
+    return routerbench_metrics(pred[fold], data.scores[fold], data.costs[fold], data.models).aiq
 
 
 def select_learner(
     data: OutcomeMatrix, embeddings: F64 | F32, config: TrainConfig, *, folds: int = 5
 ) -> dict[str, Any]:
-    """Cross-validate every learner on ``data`` (out-of-fold); the best by the routing metric wins.
+    """Cross-validate every learner on ``data`` and choose one by the one-standard-error rule.
+
+    Every learner is scored on each of ``folds`` test folds with the routing metric the router will be
+    judged by. ``proj`` (:data:`DEFAULT_LEARNER`) is kept unless another learner beats it by more than
+    one standard error of their paired per-fold differences (candidate − proj on the same folds; SE =
+    sd / √folds); among those that do, the one with the best mean score wins. With many prompts the
+    differences are precise and the best learner wins; with a few hundred they are noisy and the
+    default stays, instead of a coin flip between learners whose scores the data cannot tell apart
+    (Breiman et al. 1984; Hastie, Tibshirani & Friedman, ESL §7.10).
 
     Five folds rather than three: each inner model then sees 80 % of the training data, close to what
-    the final one sees, and the choice is markedly steadier on a few hundred prompts."""
+    the final one sees."""
     if len(data) < 2 * folds:
-        return {"chosen": "knn", "reason": "too few prompts to cross-validate"}
+        return {
+            "chosen": DEFAULT_LEARNER,
+            "rule": SELECTION_RULE,
+            "reason": "too few prompts to cross-validate",
+        }
     tokens = [float(estimate_tokens(t)) for t in data.texts]
+    splits = kfold_indices(len(data), folds, seed=0)
     preds = {name: np.full(data.scores.shape, np.nan) for name in ("knn", "linear", "proj")}
-    for train, test in kfold_indices(len(data), folds, seed=0):
+    for train, test in splits:
         for name in preds:
             p = fit_predictor(
                 embeddings[train], [tokens[i] for i in train], data.scores[train], data.models,
@@ -287,14 +321,34 @@ def select_learner(
             preds[name][test] = p.predict_batch(embeddings[test], [tokens[i] for i in test])
     for pair, (a, b) in PAIRS.items():
         preds[pair] = (preds[a] + preds[b]) / 2
-    results = {name: _selection_score(data, p) for name, p in preds.items()}
-    metric = next(iter(results.values()))[0]
-    chosen = max(results, key=lambda n: results[n][1])
+    metric = _selection_metric(data)
+    complete = np.asarray(np.isfinite(data.scores).all(axis=1), dtype=bool)
+    if metric != "neg_brier" and min(int(complete[test].sum()) for _, test in splits) < 2:
+        metric = "neg_brier"  # a fold without fully judged prompts cannot be scored by APGR/AIQ
+    per_fold = {
+        name: np.array([_selection_score(data, p, test, metric) for _, test in splits])
+        for name, p in preds.items()
+    }
+    base = per_fold[DEFAULT_LEARNER]
+    diffs: dict[str, dict[str, float]] = {}
+    winners = []
+    for name, fold_scores in per_fold.items():
+        if name == DEFAULT_LEARNER:
+            continue
+        d = fold_scores - base
+        mean, se = float(d.mean()), float(d.std(ddof=1) / np.sqrt(len(d)))
+        diffs[name] = {"mean": round(mean, 6), "se": round(se, 6)}
+        if mean > se:
+            winners.append(name)
+    chosen = max(winners, key=lambda n: float(per_fold[n].mean())) if winners else DEFAULT_LEARNER
     return {
         "chosen": chosen,
+        "rule": SELECTION_RULE,
+        "default": DEFAULT_LEARNER,
         "metric": metric,
         "folds": folds,
-        "scores": {n: round(v, 6) for n, (_, v) in results.items()},
+        "scores": {n: round(float(v.mean()), 6) for n, v in per_fold.items()},
+        "diff_vs_default": diffs,
     }
 
 
