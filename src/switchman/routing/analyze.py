@@ -349,6 +349,11 @@ _HARD_STEMS = (
     "constraint",
     "reason",
 )
+#: The stems by their first four letters (every stem has at least four), so a word is compared with the
+#: one or two stems it could start with instead of all of them.
+_HARD_BY_PREFIX: dict[str, tuple[str, ...]] = {}
+for _stem in _HARD_STEMS:
+    _HARD_BY_PREFIX[_stem[:4]] = (*_HARD_BY_PREFIX.get(_stem[:4], ()), _stem)
 #: Words of quick lookups, checks and rewrites.
 _EASY_WORDS = _words(
     "valid syntax typo spell spelling translate define definition convert format rephrase synonym "
@@ -367,7 +372,9 @@ def difficulty(
     if words is None:
         words = _WORDS.findall(sample.lower())
     length = min(1.0, math.log10(1 + prompt_tokens) / 3.0)  # 10 → 0.35, 100 → 0.67, 1000 → 1
-    hard = len({w for w in words if len(w) > 3 and w.startswith(_HARD_STEMS)})
+    hard = len(
+        {w for w in set(words) if (stems := _HARD_BY_PREFIX.get(w[:4])) is not None and w.startswith(stems)}
+    )
     easy = len(_EASY_WORDS.intersection(words))
     numbers = min(len(_DIGITS.findall(sample)), 10)
     questions = sample.count("?")
