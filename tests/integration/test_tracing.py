@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import os
 import random
 import subprocess
@@ -19,7 +20,7 @@ from pathlib import Path
 import openai
 import pytest
 from aiohttp import web
-from opentelemetry.sdk.trace import ReadableSpan
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
@@ -27,10 +28,12 @@ from opentelemetry.trace import SpanKind, StatusCode
 from helpers import SECRET, Proc, free_port, gateway_config, start_gateway
 from switchman.config.load import parse_config
 from switchman.config.model import Config
+from switchman.config.observe import TracingConfig
 from switchman.errors import ConfigError
+from switchman.records import Attempt, CallRecord
 from switchman.serving.app import create_app
 from switchman.serving.keys import STATE
-from switchman.serving.tracing import TRACING, TracingSink
+from switchman.serving.tracing import TRACING, TracingSink, attempt_times
 
 PROMPT = "Name three primary colours, tracing-probe-7731."
 MSG = [{"role": "user", "content": PROMPT}]
@@ -365,3 +368,47 @@ async def test_otlp_is_silent_when_tracing_is_off(tmp_path: Path, sim: Proc) -> 
             await asyncio.to_thread(gw.stop)
     assert got == []
     assert gw.popen.returncode == 0 and "stopped" in gw.log_text()
+
+
+# -- the sink on its own: a provider given by the caller, the bounded queue, the attempt layout ---------
+
+
+def record(i: int, attempts: list[Attempt], ttft_ms: float | None) -> CallRecord:
+    r = CallRecord(
+        request_id=f"req_{i}", started=1_800_000_000.0 + i, requested_model="switchman/auto", stream=False
+    )
+    r.attempts, r.latency_ms, r.ttft_ms = attempts, 250.0, ttft_ms
+    return r
+
+
+async def test_full_queue_drops_the_oldest_and_counts_them() -> None:
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    sink = TracingSink(TracingConfig(enabled=True, exporter="none", queue_max=3), provider)
+    for i in range(8):
+        sink.submit(record(i, [Attempt("tiny", "local", True, 10.0, 200)], 20.0))
+    assert sink.dropped == 8 - 3
+    await sink.flush()
+    kept = [
+        s.attributes["switchman.request_id"] for s in roots(exporter.get_finished_spans()) if s.attributes
+    ]
+    assert kept == [f"req_{i}" for i in range(8 - 3, 8)]
+    await sink.close()
+    assert exporter.get_finished_spans()  # a caller's provider is flushed, not shut down
+    provider.shutdown()
+
+
+def test_attempts_are_laid_back_to_back_ending_at_the_first_byte() -> None:
+    failed = Attempt("broken", "local", False, 30.0, 503, "UpstreamServerError")
+    ok = Attempt("tiny", "local", True, 50.0, 200)
+    r = record(0, [failed, failed, ok], ttft_ms=200.0)
+    times = attempt_times(r)
+    assert [round((t1 - t0) / 1e6, 3) for t0, t1 in times] == [a.latency_ms for a in r.attempts]
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(times))
+    assert times[-1][1] == round(r.ttft_ms * 1e6)
+    # no first byte (a failed request): the attempts end with the request; too long: clamped inside it
+    r.ttft_ms, r.attempts = None, [failed]
+    assert attempt_times(r)[-1][1] == round(r.latency_ms * 1e6)
+    r.attempts = [Attempt("slow", "local", False, 400.0, None, "UpstreamTimeout")]
+    assert attempt_times(r) == [(0, round(r.latency_ms * 1e6))]

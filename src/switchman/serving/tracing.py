@@ -88,15 +88,16 @@ def make_exporter(config: TracingConfig) -> SpanExporter | None:
 class TracingSink:
     """A record sink that turns call records into OpenTelemetry spans, off the request path.
 
-    ``provider`` defaults to one built from ``config``; the exporter (OTLP/HTTP or console, behind the
-    SDK's ``BatchSpanProcessor``) is added to it at ``start``. With ``exporter: none`` spans are made but
-    go nowhere until a caller adds a span processor of its own to ``provider`` (tests do, with the SDK's
-    in-memory exporter).
+    ``provider`` defaults to one built from ``config`` (and shut down at ``close``); the exporter
+    (OTLP/HTTP or console, behind the SDK's ``BatchSpanProcessor``) is added to it at ``start``. With
+    ``exporter: none`` spans are made but go nowhere until a caller adds a span processor of its own to
+    ``provider`` (tests do, with the SDK's in-memory exporter).
     """
 
     def __init__(self, config: TracingConfig, provider: TracerProvider | None = None) -> None:
         self.config = config
         self.provider = provider if provider is not None else make_provider(config)
+        self._owns_provider = provider is None
         self._exporter = make_exporter(config)  # built now so that a missing package fails at startup
         self._tracer: Tracer = self.provider.get_tracer("switchman", __version__)
         self._queue: deque[CallRecord] = deque(maxlen=config.queue_max)
@@ -127,8 +128,9 @@ class TracingSink:
                 await self._task
             self._task = None
         self.drain()
-        # flushing may wait on the network (OTLP): not on the event loop
-        await asyncio.to_thread(self.provider.shutdown)
+        # flushing may wait on the network (OTLP): not on the event loop. A provider given by the
+        # caller is flushed, not shut down: it is the caller's.
+        await asyncio.to_thread(self.provider.shutdown if self._owns_provider else self.provider.force_flush)
 
     # -- conversion ---------------------------------------------------------------------------------
     async def flush(self) -> None:
