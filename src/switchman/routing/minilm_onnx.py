@@ -16,6 +16,7 @@ thread; the other cores belong to the other workers). This is load-time I/O only
 from __future__ import annotations
 
 import hashlib
+import logging
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -70,15 +71,27 @@ def _quantise(weights: Mapping[str, npt.NDArray[Any]], out: Path) -> None:
 
     from switchman.routing.minilm_graph import build_minilm_graph
 
-    quantize_dynamic(
-        build_minilm_graph(weights),
-        out,
-        per_channel=True,
-        weight_type=QuantType.QInt8,
-        op_types_to_quantize=["MatMul", "Gather"],
-        # activation x activation products (attention scores, context) stay float32
-        extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
-    )
+    root = logging.getLogger()
+    root.addFilter(_quiet_quantiser)  # quantize_dynamic logs per-tensor notes and image-model advice on root
+    try:
+        quantize_dynamic(
+            build_minilm_graph(weights),
+            out,
+            per_channel=True,
+            weight_type=QuantType.QInt8,
+            op_types_to_quantize=["MatMul", "Gather"],
+            # activation x activation products (attention scores, context) stay float32
+            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
+        )
+    finally:
+        root.removeFilter(_quiet_quantiser)
+
+
+def _quiet_quantiser(record: logging.LogRecord) -> bool:
+    """Keep only the quantiser's real warnings (filters on the root logger see only records logged on it
+    directly, as onnxruntime.quantization does; switchman's own named loggers are not affected)."""
+    hint = "pre-processing before quantization" in record.getMessage()
+    return record.levelno >= logging.WARNING and not hint
 
 
 def int8_model(
