@@ -49,11 +49,32 @@ class PreparedInsert:
             raise ValueError(f"unexpected bind parameters in the ledger INSERT: {order}")
         self._order = order
         self._json = frozenset(c.name for c in calls.columns if isinstance(c.type, JSON))
+        #: (``INSERT ... VALUES``, one row's ``(?, ..., ?)``, the rest) for SQLite, else None.
+        self._values: tuple[str, str, str] | None = None
+        if engine.dialect.name == "sqlite" and self.positional:
+            head, sep, rest = self.sql.partition(" VALUES ")
+            group, close, tail = rest.partition(")")
+            self._values = (head + sep, group + close, tail)
+        #: Rows per multi-row statement, under SQLite's bound-parameter limit (999 before 3.32).
+        version = getattr(engine.dialect.dbapi, "sqlite_version_info", (0, 0, 0))
+        self._rows_per_statement = max(1, (32_000 if version >= (3, 32) else 999) // len(order))
 
     def params(self, row: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
         values = {k: (orjson.dumps(row[k]).decode() if k in self._json else row[k]) for k in self._order}
         return tuple(values[k] for k in self._order) if self.positional else values
 
     def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-        if rows:
+        if not rows:
+            return
+        if self._values is None:
             conn.exec_driver_sql(self.sql, [self.params(r) for r in rows])
+            return
+        # SQLite: many rows per statement. The driver releases the GIL around every step of a statement,
+        # and with executemany every row is a step: on a gateway pinned to one core each release is a
+        # thread switch with the event loop. One multi-row INSERT per chunk is one step.
+        head, group, tail = self._values
+        per = self._rows_per_statement
+        for start in range(0, len(rows), per):
+            chunk = rows[start : start + per]
+            flat = [v for r in chunk for v in self.params(r)]
+            conn.exec_driver_sql(head + ", ".join([group] * len(chunk)) + tail, tuple(flat))

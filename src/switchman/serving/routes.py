@@ -28,9 +28,14 @@ log = logging.getLogger("switchman.request")
 
 
 def new_request_id() -> str:
-    """``req_`` + 80 random bits in hex. Not a secret, so the process's Mersenne Twister (seeded from the
-    OS, re-seeded in forked children) instead of ``secrets`` (a system call, ~1.5 % of a request)."""
-    return f"req_{random.getrandbits(80):020x}"
+    """``req_`` + the time in milliseconds (12 hex digits) + 64 random bits (16 hex digits).
+
+    Time first, so ids sort by arrival and the ledger's primary-key index grows at its end instead of
+    taking each batch of inserts at random places (fewer pages rewritten per batch); 64 random bits keep
+    ids from different processes apart within a millisecond. Not a secret, so the process's Mersenne
+    Twister (seeded from the OS, re-seeded in forked children) rather than ``secrets`` (a system call).
+    """
+    return f"req_{int(time.time() * 1000):012x}{random.getrandbits(64):016x}"
 
 
 def json_response(data: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
