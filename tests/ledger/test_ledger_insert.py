@@ -38,7 +38,7 @@ def test_batches_bigger_than_one_statement_land_whole_and_duplicates_are_skipped
     engine = make_engine(url)
     upgrade(engine)
     ins = PreparedInsert(engine)
-    first = _rows(2_500)  # > 1,142 rows, the SQLite statement size: three statements
+    first = _rows(2_500)  # many statements of 256 rows and the smaller sizes
     with engine.begin() as conn:
         ins.execute(conn, first)
     with engine.begin() as conn:  # a replayed spool: 500 old ids and 300 new ones
