@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import openai
+from aiohttp import web
 
 from switchman.config.model import Config
 
@@ -174,20 +175,30 @@ def drop_prefix(prefix: str, url: str = REDIS_URL) -> None:
         client.close()
 
 
-@contextlib.asynccontextmanager
-async def gateway_client(config: Config) -> AsyncIterator[openai.AsyncOpenAI]:
-    """The gateway app for ``config`` on a loopback port in this event loop, and an OpenAI client for it."""
-    from aiohttp import web
-
-    from switchman.serving.app import create_app
-
-    runner = web.AppRunner(create_app(config))
+async def start_app(app: web.Application) -> tuple[web.AppRunner, int]:
+    """An aiohttp app on a free loopback port in this event loop: (runner to clean up, port)."""
+    runner = web.AppRunner(app)
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
+    return runner, int(runner.addresses[0][1])
+
+
+@contextlib.asynccontextmanager
+async def app_client(app: web.Application) -> AsyncIterator[openai.AsyncOpenAI]:
+    """``app`` on a loopback port in this event loop, and an OpenAI client for it."""
+    runner, port = await start_app(app)
     client = openai.AsyncOpenAI(api_key="unused", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0)
     try:
         yield client
     finally:
         await client.close()
         await runner.cleanup()
+
+
+@contextlib.asynccontextmanager
+async def gateway_client(config: Config) -> AsyncIterator[openai.AsyncOpenAI]:
+    """The gateway app for ``config`` on a loopback port in this event loop, and an OpenAI client for it."""
+    from switchman.serving.app import create_app
+
+    async with app_client(create_app(config)) as client:
+        yield client

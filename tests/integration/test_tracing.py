@@ -25,7 +25,7 @@ from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind, StatusCode
 
-from helpers import SECRET, Proc, free_port, gateway_config, start_gateway
+from helpers import SECRET, Proc, app_client, free_port, gateway_config, start_gateway
 from switchman.config.load import parse_config
 from switchman.config.model import Config
 from switchman.config.observe import TracingConfig
@@ -64,26 +64,12 @@ class Traced:
 
 
 @contextlib.asynccontextmanager
-async def serve(app: web.Application) -> AsyncIterator[openai.AsyncOpenAI]:
-    runner = web.AppRunner(app)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    port = runner.addresses[0][1]
-    client = openai.AsyncOpenAI(api_key="unused", base_url=f"http://127.0.0.1:{port}/v1", max_retries=0)
-    try:
-        yield client
-    finally:
-        await client.close()
-        await runner.cleanup()
-
-
-@contextlib.asynccontextmanager
 async def traced_gateway(cfg: Config) -> AsyncIterator[Traced]:
     app = create_app(cfg)
     sink = app[TRACING]
     exporter = InMemorySpanExporter()
     sink.provider.add_span_processor(SimpleSpanProcessor(exporter))
-    async with serve(app) as client:
+    async with app_client(app) as client:
         yield Traced(client, sink, exporter)
 
 
@@ -243,7 +229,7 @@ async def test_tracing_off_builds_no_sink(sim: Proc) -> None:
     app = create_app(config(sim, "{enabled: false}"))
     assert TRACING not in app
     assert not any(isinstance(s, TracingSink) for s in app[STATE].sinks)
-    async with serve(app) as client:
+    async with app_client(app) as client:
         c = await client.chat.completions.create(model="switchman/auto", messages=MSG)
     assert c.choices[0].message.content
 
@@ -339,7 +325,7 @@ async def test_otlp_http_exporter_posts_protobuf(sim: Proc) -> None:
     async with otlp_receiver() as (url, got):
         tracing = f"{{enabled: true, endpoint: '{url}', headers: {{x-token: '${{TRACE_TOKEN}}'}}}}"
         app = create_app(config(sim, tracing, env={"TRACE_TOKEN": "tok-1"}))
-        async with serve(app) as client:
+        async with app_client(app) as client:
             for _ in range(3):
                 await client.chat.completions.create(model="switchman/auto", messages=MSG)
             await app[TRACING].flush()

@@ -8,6 +8,7 @@ import orjson
 from aiohttp import web
 from pydantic import SecretStr
 
+from helpers import start_app
 from switchman.config.model import ProviderConfig
 from switchman.providers.openai import OpenAIProvider
 from switchman.wire import chat_request_from_json
@@ -36,12 +37,7 @@ async def _serve(seen: list[dict[str, Any]]) -> tuple[web.AppRunner, int]:
 
     app = web.Application()
     app.router.add_post("/{tail:.*}", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, port
+    return await start_app(app)
 
 
 async def test_azure_style_query_key_and_extra_headers_reach_the_upstream() -> None:

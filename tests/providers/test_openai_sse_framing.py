@@ -9,6 +9,7 @@ import orjson
 import pytest
 from aiohttp import web
 
+from helpers import start_app
 from switchman.config.model import ProviderConfig
 from switchman.errors import UpstreamBadResponse
 from switchman.providers.openai import OpenAIProvider
@@ -39,11 +40,7 @@ async def serve(write: Writer) -> tuple[web.AppRunner, str]:
 
     app = web.Application()
     app.router.add_post("/v1/chat/completions", handler)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
+    runner, port = await start_app(app)
     return runner, f"http://127.0.0.1:{port}/v1"
 
 
