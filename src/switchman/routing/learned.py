@@ -97,6 +97,16 @@ def _tokens(features: Mapping[str, float]) -> float:
 # --- kNN -------------------------------------------------------------------------------------------
 
 
+def _set_score_stats(bank: object, scores: F64) -> None:
+    """A bank's derived score arrays: ``_judged`` (1 where scored), ``_vals`` (NaN → 0), ``_prior``
+    (each model's mean score over the prompts it was judged on)."""
+    judged = np.isfinite(scores)
+    vals = np.where(judged, scores, 0.0)
+    object.__setattr__(bank, "_judged", judged.astype(np.float64))
+    object.__setattr__(bank, "_vals", vals)
+    object.__setattr__(bank, "_prior", vals.sum(0) / np.maximum(judged.sum(0), 1))
+
+
 @dataclass(frozen=True)
 class KNNBank:
     """Training prompts that share one set of judged models."""
@@ -111,11 +121,7 @@ class KNNBank:
 
     def __post_init__(self) -> None:
         # derived once, so a request only pays for the similarity scan and the top-k
-        judged = np.isfinite(self.scores)
-        vals = np.where(judged, self.scores, 0.0)
-        object.__setattr__(self, "_judged", judged.astype(np.float64))
-        object.__setattr__(self, "_vals", vals)
-        object.__setattr__(self, "_prior", vals.sum(0) / np.maximum(judged.sum(0), 1))
+        _set_score_stats(self, self.scores)
         object.__setattr__(
             self, "_emb_t", np.ascontiguousarray(self.embeddings.T)
         )  # (dim, n): ~5x faster scan
@@ -205,11 +211,7 @@ class ProjectedBank:
     _sq: F64 = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        judged = np.isfinite(self.scores)
-        vals = np.where(judged, self.scores, 0.0)
-        object.__setattr__(self, "_judged", judged.astype(np.float64))
-        object.__setattr__(self, "_vals", vals)
-        object.__setattr__(self, "_prior", vals.sum(0) / np.maximum(judged.sum(0), 1))
+        _set_score_stats(self, self.scores)
         object.__setattr__(self, "_pts_t", np.ascontiguousarray(self.points.T))
         object.__setattr__(self, "_sq", (self.points**2).sum(1))
 
