@@ -16,6 +16,7 @@ from switchman.config.observe import (
     AlertsConfig,
     DashboardConfig,
     LedgerConfig,
+    MetricsConfig,
     TracingConfig,
 )
 from switchman.config.routing import (
@@ -170,6 +171,8 @@ class Config(_Strict):
     ledger: LedgerConfig = Field(default_factory=LedgerConfig)
     alerts: AlertsConfig = Field(default_factory=AlertsConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    #: Prometheus ``/metrics`` (on by default; optionally behind a bearer token).
+    metrics: MetricsConfig = Field(default_factory=MetricsConfig)
     #: OpenTelemetry traces (off by default; the ``otel`` extra).
     tracing: TracingConfig = Field(default_factory=TracingConfig)
     #: Virtual API keys (``switchman keys``), limits/quotas/budgets, and where their counters live.

@@ -81,6 +81,17 @@ class DashboardConfig(_Strict):
     admin_key: SecretStr | None = None
 
 
+class MetricsConfig(_Strict):
+    """Prometheus ``GET /metrics``."""
+
+    enabled: bool = True
+    #: Bearer token a scrape must send (``Authorization: Bearer <token>``; in Prometheus,
+    #: ``authorization: {credentials: ...}``); an env reference such as ``${SWITCHMAN_METRICS_TOKEN}``.
+    #: Unset = open to anyone who can reach the port (the series hold model names, counts and spend,
+    #: never keys or bodies). Read on every scrape, so a config reload changes it.
+    bearer_token: SecretStr | None = None
+
+
 class TracingConfig(_Strict):
     """OpenTelemetry traces: one span per request and one per upstream attempt (off by default).
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import hmac
 from bisect import bisect_left
 from collections import Counter, defaultdict, deque
 from collections.abc import Callable, Iterator, Mapping
@@ -20,7 +21,9 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 
+from switchman.errors import AuthenticationFailed, to_openai_error
 from switchman.records import CallRecord
+from switchman.serving.keys import STATE
 
 if TYPE_CHECKING:
     from switchman.ledger.writer import LedgerWriter
@@ -230,5 +233,13 @@ METRICS = web.AppKey("switchman_metrics", Metrics)
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
+    """The exposition; 401 (OpenAI error shape) without the configured bearer token."""
+    token = request.app[STATE].runtime.config.metrics.bearer_token
+    if token is not None:
+        given = request.headers.get("Authorization", "")
+        expected = "Bearer " + token.get_secret_value()
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            status, error = to_openai_error(AuthenticationFailed("/metrics needs its bearer token"))
+            return web.json_response(error, status=status, headers={"WWW-Authenticate": "Bearer"})
     body = request.app[METRICS].render()
     return web.Response(body=body, headers={"Content-Type": CONTENT_TYPE_LATEST})

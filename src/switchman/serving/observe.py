@@ -19,8 +19,9 @@ def attach_observability(app: web.Application, state: GatewayState, config: Conf
     # read at scrape time: the runtime (and its dispatcher) is swapped on reload
     metrics.breaker_source = lambda: state.runtime.dispatcher.health.breaker_states()
     app[METRICS] = metrics
-    app.router.add_get("/metrics", metrics_handler)
-    state.sinks.append(metrics)
+    if config.metrics.enabled:
+        app.router.add_get("/metrics", metrics_handler)
+        state.sinks.append(metrics)
     if config.tracing.enabled:
         # imported only when enabled: with tracing off no OpenTelemetry module is loaded
         from switchman.serving.tracing import TRACING, TracingSink
