@@ -117,7 +117,13 @@ class HashingEmbedder:
 
 
 class WordLlamaEmbedder:
-    """WordLlama ``l2_supercat`` 256-d static embeddings, loaded from the files inside the package."""
+    """WordLlama ``l2_supercat`` 256-d static embeddings, loaded from the files inside the package.
+
+    A text's embedding is the mean of its tokens' rows, L2-normalised: the same as ``WordLlama.embed``
+    (average pooling), computed here without its batch padding and masks. Token ids come from
+    :class:`~switchman.routing.llama_words.WordTokenizer` (the same ids as the bundled tokenizer, word by
+    word with a cache), which is most of the saving on long texts.
+    """
 
     model_id = "wordllama/l2_supercat-256"
     dim = 256
@@ -129,7 +135,7 @@ class WordLlamaEmbedder:
         except ImportError as exc:  # pragma: no cover - wordllama is a runtime dependency
             raise EmbedderUnavailable("the 'wordllama' package is not installed") from exc
         try:
-            self._model = WordLlama.load(
+            model = WordLlama.load(
                 config="l2_supercat",
                 dim=self.dim,
                 cache_dir=Path(wordllama.__file__).parent,
@@ -137,12 +143,25 @@ class WordLlamaEmbedder:
             )
         except (OSError, ValueError) as exc:
             raise EmbedderUnavailable(f"cannot load wordllama weights: {exc}") from exc
+        from switchman.routing.llama_words import WordTokenizer
+
+        self._table: FloatArray = np.ascontiguousarray(model.embedding, dtype=np.float32)
+        self._words = WordTokenizer(model.tokenizer.to_str())
+        #: Ids past the table are clamped to its last row, as ``WordLlama.embed`` does.
+        self._clip = model.tokenizer.get_vocab_size(with_added_tokens=True) > len(self._table)
+
+    def _vector(self, text: str) -> FloatArray:
+        ids = self._words.ids(text)
+        if not ids:
+            return np.zeros(self.dim, dtype=np.float32)
+        rows = np.minimum(ids, len(self._table) - 1) if self._clip else ids
+        summed: FloatArray = np.add.reduce(self._table[rows], axis=0)
+        return summed  # the mean's direction: normalised by the caller
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
-        out = self._model.embed(list(texts), norm=False, return_np=True)
-        return l2_normalise(np.asarray(out, dtype=np.float32))
+        return l2_normalise(np.stack([self._vector(t) for t in texts]))
 
 
 # --- all-MiniLM-L6-v2 in numpy --------------------------------------------------------------------
