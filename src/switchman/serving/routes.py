@@ -20,6 +20,7 @@ from switchman.routing.explain import explain_json, short_route
 from switchman.routing.request import LatencyClass, RequestInfo
 from switchman.serving.guard import GUARD
 from switchman.serving.keys import H_MODEL, H_REQUEST_ID, H_ROUTE, STATE
+from switchman.serving.logs import info_line
 from switchman.serving.runtime import Runtime
 from switchman.serving.streaming import stream_answer
 from switchman.wire import ChatRequest, models_list_json, parse_chat_request
@@ -105,7 +106,7 @@ def _log_request(record: CallRecord, decision: Decision | None) -> None:
     extra: dict[str, Any] = {"request_id": record.request_id, "call": orjson.Fragment(orjson.dumps(record))}
     if decision is not None:
         extra["decision"] = explain_json(decision)
-    log.info("request", extra=extra)
+    info_line(log, "request", extra)
 
 
 async def _chat(
