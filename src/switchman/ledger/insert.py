@@ -1,23 +1,25 @@
 """The ledger's INSERT, compiled once per engine and executed with plain driver parameters.
 
-Rows are inserted with ``Connection.exec_driver_sql`` and the statement SQLAlchemy compiled for the
-engine's dialect, so a batch skips SQLAlchemy's per-row parameter processing; on SQLite many rows go into
-one statement (see :meth:`PreparedInsert.execute`). Whole CPU per record on SQLite: 0.013 ms, against
-0.037 ms with ``Connection.execute`` (docs/benchmarks.md, "Ledger").
-JSON columns are encoded here with orjson (the compiled statement casts them for PostgreSQL).
+Rows arrive as parameter tuples in :data:`~switchman.ledger.rows.COLUMNS` order (built by
+:func:`~switchman.ledger.rows.to_values`) and are inserted with ``Connection.exec_driver_sql`` and the
+statement SQLAlchemy compiled for the engine's dialect, so a batch skips SQLAlchemy's per-row parameter
+processing; on SQLite many rows go into one statement (see :meth:`PreparedInsert.execute`).
 Duplicate ids are skipped, which makes spool replays idempotent.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import sqlite3
+from collections.abc import Callable, Sequence
+from itertools import chain
+from operator import itemgetter
 from typing import Any
 
-import orjson
-from sqlalchemy import JSON, insert
+from sqlalchemy import insert
 from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.sql.dml import Insert
 
+from switchman.ledger.rows import BOOLS, COLUMNS, INTS, Flags
 from switchman.ledger.tables import calls
 
 __all__ = ["PreparedInsert", "insert_ignoring_duplicates"]
@@ -37,22 +39,43 @@ def insert_ignoring_duplicates(engine: Engine) -> Insert:
     return insert(calls)
 
 
+def bind_none_directly() -> None:
+    """Let the sqlite3 driver bind ``None`` without its failing adapter lookup.
+
+    CPython's sqlite3 (3.11) binds exact int/float/str directly; anything else, ``None`` included, goes
+    through its adapter registry, and a miss there asks the ``PrepareProtocol`` type for ``__adapt__``,
+    which raises and formats an ``AttributeError`` internally: ~0.5 µs per ``None`` parameter, a third of
+    the ledger's instructions per row. An adapter that returns its argument (``{}.get`` returns ``None``
+    for ``None``) binds exactly what the miss did: NULL. Process-wide, like every sqlite3 adapter, and
+    never replaces an adapter someone else registered.
+    """
+    if (type(None), sqlite3.PrepareProtocol) not in sqlite3.adapters:
+        nothing: dict[None, None] = {}
+        sqlite3.register_adapter(type(None), nothing.get)
+
+
 class PreparedInsert:
-    """``calls`` rows (dicts keyed by column name) → INSERTs in the driver's own parameter style."""
+    """Parameter tuples (``COLUMNS`` order) → INSERTs in the driver's own parameter style."""
 
     def __init__(self, engine: Engine) -> None:
         compiled = insert_ignoring_duplicates(engine).compile(dialect=engine.dialect)
         self.sql = str(compiled)
         self.positional = bool(compiled.positional)
-        names = [c.name for c in calls.columns]
-        order = list(compiled.positiontup or ()) if self.positional else names
-        if sorted(order) != sorted(names):
-            raise ValueError(f"unexpected bind parameters in the ledger INSERT: {order}")
-        self._order = order
-        self._json = frozenset(c.name for c in calls.columns if isinstance(c.type, JSON))
+        order = tuple(compiled.positiontup or ()) if self.positional else COLUMNS
+        if tuple(c.name for c in calls.columns) != COLUMNS or sorted(order) != sorted(COLUMNS):
+            raise ValueError(f"the ledger INSERT's parameters do not match rows.COLUMNS: {order}")
+        #: What booleans are bound as (see :func:`~switchman.ledger.rows.to_values`).
+        self.flags: Flags = INTS if engine.dialect.name == "sqlite" else BOOLS
+        #: Parameter tuple → what the driver takes (None: the tuple itself).
+        self._adapt: Callable[[tuple[Any, ...]], Any] | None = None
+        if not self.positional:
+            self._adapt = lambda values: dict(zip(COLUMNS, values, strict=True))
+        elif order != COLUMNS:
+            self._adapt = itemgetter(*(COLUMNS.index(k) for k in order))
         #: (``INSERT ... VALUES``, one row's ``(?, ..., ?)``, the rest) for SQLite, else None.
         self._values: tuple[str, str, str] | None = None
-        if engine.dialect.name == "sqlite" and self.positional:
+        if engine.dialect.name == "sqlite" and self.positional and order == COLUMNS:
+            bind_none_directly()
             head, sep, rest = self.sql.partition(" VALUES ")
             group, close, tail = rest.partition(")")
             self._values = (head + sep, group + close, tail)
@@ -61,18 +84,17 @@ class PreparedInsert:
         version = getattr(engine.dialect.dbapi, "sqlite_version_info", (0, 0, 0))
         most = max(1, (32_000 if version >= (3, 32) else 999) // len(order))
         self._chunk_sizes = [n for n in (256, 128, 64, 32, 16, 8, 4, 2, 1) if n <= most]
+        self._statements: dict[int, str] = {}
+        if self._values is not None:
+            head, group, tail = self._values
+            self._statements = {n: head + ", ".join([group] * n) + tail for n in self._chunk_sizes}
 
-    def params(self, row: Mapping[str, Any]) -> tuple[Any, ...] | dict[str, Any]:
-        json = self._json
-        if self.positional:
-            return tuple(orjson.dumps(row[k]).decode() if k in json else row[k] for k in self._order)
-        return {k: orjson.dumps(row[k]).decode() if k in json else row[k] for k in self._order}
-
-    def execute(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    def execute(self, conn: Connection, rows: Sequence[tuple[Any, ...]]) -> None:
         if not rows:
             return
         if self._values is None:
-            conn.exec_driver_sql(self.sql, [self.params(r) for r in rows])
+            adapt = self._adapt
+            conn.exec_driver_sql(self.sql, [adapt(r) for r in rows] if adapt else list(rows))
             return
         # SQLite: many rows per statement. The driver releases the GIL around every step of a statement,
         # and with executemany every row is a step: on a gateway pinned to one core each release is a
@@ -80,11 +102,10 @@ class PreparedInsert:
         # Chunks of a few fixed sizes only: the driver caches one prepared statement per SQL text, and a
         # statement per batch size filled that cache with large statements (+100 MB of RSS over 400
         # batches of random sizes).
-        head, group, tail = self._values
+        statements = self._statements
         start = 0
         for size in self._chunk_sizes:
             while len(rows) - start >= size:
-                chunk = rows[start : start + size]
-                flat = [v for r in chunk for v in self.params(r)]
-                conn.exec_driver_sql(head + ", ".join([group] * size) + tail, tuple(flat))
+                flat = tuple(chain.from_iterable(rows[start : start + size]))
+                conn.exec_driver_sql(statements[size], flat)
                 start += size

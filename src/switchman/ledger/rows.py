@@ -1,51 +1,122 @@
-"""CallRecord → ledger row (a plain dict with JSON-ready values)."""
+"""CallRecord → ledger row: a tuple of driver parameters (the write path) or a dict (the spool's format).
+
+:func:`to_values` is what the writer runs for every request, so it builds the parameter tuple straight
+from the record, with no intermediate dict: the JSON columns are encoded to text with orjson (``attempts``
+directly from the :class:`~switchman.records.Attempt` dataclasses, whose fields are the JSON keys) and the
+booleans are mapped through ``flags`` (``(0, 1)`` for SQLite, whose driver binds exact ints without the
+adaptation lookup it does for ``bool``; ``(False, True)`` for PostgreSQL's boolean columns).
+
+The spool keeps readable JSON lines of :func:`to_row` dicts (column name → value, JSON columns nested);
+:func:`from_row` turns one back into parameters when the spool is replayed.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any
+
+import orjson
 
 from switchman.records import CallRecord
 
+#: The ``calls`` columns in table order: the order of :func:`to_values` (checked against the table by
+#: :class:`~switchman.ledger.insert.PreparedInsert`).
+COLUMNS: tuple[str, ...] = (
+    "id",
+    "ts",
+    "key_id",
+    "tenant",
+    "requested_model",
+    "router",
+    "route",
+    "model",
+    "stream",
+    "status",
+    "error",
+    "truncated",
+    "cache_hit",
+    "input_tokens",
+    "output_tokens",
+    "cached_tokens",
+    "usage_estimated",
+    "cost_usd",
+    "baseline_cost_usd",
+    "latency_ms",
+    "ttft_ms",
+    "n_attempts",
+    "fallback",
+    "chain",
+    "attempts",
+    "feedback",
+    "prompt_body",
+    "response_body",
+)
+JSON_COLUMNS = frozenset({"chain", "attempts"})
+FLAG_COLUMNS = frozenset({"stream", "truncated", "cache_hit", "usage_estimated", "fallback"})
+
+#: How booleans are bound: as Python bools, or as the ints 0/1.
+Flags = tuple[Any, Any]
+BOOLS: Flags = (False, True)
+INTS: Flags = (0, 1)
+
+
+def _fallback(r: CallRecord) -> bool:
+    chain, attempts = r.chain, r.attempts
+    if chain and r.model is not None and r.model != chain[0].get("model"):
+        return True
+    return len(attempts) > 1 and len({a.model for a in attempts}) > 1
+
+
+def to_values(r: CallRecord, store_bodies: bool, flags: Flags = BOOLS) -> tuple[Any, ...]:
+    """One row's driver parameters, in :data:`COLUMNS` order."""
+    dumps = orjson.dumps
+    return (
+        r.request_id,
+        r.started,
+        r.key_id,
+        r.tenant,
+        r.requested_model,
+        r.router,
+        r.route,
+        r.model,
+        flags[r.stream],
+        r.status,
+        r.error,
+        flags[r.truncated],
+        flags[r.cache_hit],
+        r.input_tokens,
+        r.output_tokens,
+        r.cached_tokens,
+        flags[r.usage_estimated],
+        r.cost_usd,
+        r.baseline_cost_usd,
+        r.latency_ms,
+        r.ttft_ms,
+        len(r.attempts),
+        flags[_fallback(r)],
+        dumps(r.chain).decode(),
+        dumps(r.attempts).decode(),
+        r.feedback,
+        r.prompt_body if store_bodies else None,
+        r.response_body if store_bodies else None,
+    )
+
 
 def to_row(r: CallRecord, *, store_bodies: bool) -> dict[str, Any]:
-    served_first = bool(r.chain) and r.model is not None and r.model != r.chain[0].get("model")
-    return {
-        "id": r.request_id,
-        "ts": r.started,
-        "key_id": r.key_id,
-        "tenant": r.tenant,
-        "requested_model": r.requested_model,
-        "router": r.router,
-        "route": r.route,
-        "model": r.model,
-        "stream": r.stream,
-        "status": r.status,
-        "error": r.error,
-        "truncated": r.truncated,
-        "cache_hit": r.cache_hit,
-        "input_tokens": r.input_tokens,
-        "output_tokens": r.output_tokens,
-        "cached_tokens": r.cached_tokens,
-        "usage_estimated": r.usage_estimated,
-        "cost_usd": r.cost_usd,
-        "baseline_cost_usd": r.baseline_cost_usd,
-        "latency_ms": r.latency_ms,
-        "ttft_ms": r.ttft_ms,
-        "n_attempts": len(r.attempts),
-        "fallback": served_first or len({a.model for a in r.attempts}) > 1,
-        "chain": r.chain,
-        "attempts": [
-            {
-                "model": a.model,
-                "provider": a.provider,
-                "ok": a.ok,
-                "latency_ms": a.latency_ms,
-                "status": a.status,
-                "error": a.error,
-            }
-            for a in r.attempts
-        ],
-        "feedback": r.feedback,
-        "prompt_body": r.prompt_body if store_bodies else None,
-        "response_body": r.response_body if store_bodies else None,
-    }
+    """The spool's form of a row: a dict with JSON-ready values (JSON columns nested, real booleans)."""
+    row = dict(zip(COLUMNS, to_values(r, store_bodies), strict=True))
+    for k in JSON_COLUMNS:
+        row[k] = orjson.loads(row[k])
+    return row
+
+
+def from_row(row: Mapping[str, Any], flags: Flags = BOOLS) -> tuple[Any, ...]:
+    """A :func:`to_row` dict (e.g. read back from the spool) → driver parameters, as :func:`to_values`."""
+    return tuple(
+        orjson.dumps(row[k]).decode()
+        if k in JSON_COLUMNS
+        else flags[bool(row[k])]
+        if k in FLAG_COLUMNS
+        else row[k]
+        for k in COLUMNS
+    )

@@ -24,7 +24,7 @@ from switchman.config.observe import LedgerConfig
 from switchman.ledger import db
 from switchman.ledger.insert import PreparedInsert
 from switchman.ledger.retention import delete_older_than
-from switchman.ledger.rows import to_row
+from switchman.ledger.rows import from_row, to_row, to_values
 from switchman.ledger.spool import Spool
 from switchman.records import CallRecord
 
@@ -140,16 +140,15 @@ class LedgerWriter:
             await asyncio.to_thread(self._spool, batch)
 
     def _spool(self, batch: list[CallRecord]) -> None:
-        self.spool.append(self._rows(batch))
+        everywhere, routers = self.cfg.store_bodies, self._body_routers
+        self.spool.append([to_row(r, store_bodies=everywhere or r.router in routers) for r in batch])
 
     def _write_records(self, batch: list[CallRecord]) -> None:
-        self._write(self._rows(batch))
+        assert self._insert is not None
+        everywhere, routers, flags = self.cfg.store_bodies, self._body_routers, self._insert.flags
+        self._write([to_values(r, everywhere or r.router in routers, flags) for r in batch])
 
-    def _rows(self, batch: list[CallRecord]) -> list[dict[str, Any]]:
-        everywhere, routers = self.cfg.store_bodies, self._body_routers
-        return [to_row(r, store_bodies=everywhere or r.router in routers) for r in batch]
-
-    def _write(self, rows: list[dict[str, Any]]) -> None:
+    def _write(self, rows: list[tuple[Any, ...]]) -> None:
         assert self._insert is not None
         with self.engine.begin() as conn:
             self._insert.execute(conn, rows)
@@ -172,8 +171,10 @@ class LedgerWriter:
 
     def _replay_file(self, path: Path) -> int:
         replayed = 0
+        assert self._insert is not None
+        flags = self._insert.flags
         for rows in Spool.read(path, self.cfg.batch_size):
-            self._write(rows)
+            self._write([from_row(row, flags) for row in rows])
             replayed += len(rows)
         return replayed
 
