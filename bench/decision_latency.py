@@ -3,8 +3,10 @@
 Prompts: 500 LLMRouter test questions and 500 RouterArena questions read from ../shared/data (read
 only; nothing is copied into the repo), or synthetic prompts with --synthetic. The router is the
 starter config's ``switchman/auto`` (rules, two semantic routes, threshold scoring over three models)
-with its embedder swapped per run. Single thread, after a warm-up pass. Wall-clock percentiles include
-time the process waited for a CPU; the CPU columns (thread CPU time) do not.
+with its embedder swapped per run. Single thread, after a warm-up pass over the first 50 prompts (so
+most prompts are seen for the first time: the tokenizer's cache of words is still filling). Wall-clock
+percentiles include time the process waited for a CPU; the CPU columns (thread CPU time) do not. The
+analysis column includes the difficulty (with its code check), which the router's scoring reads.
 
     .venv/bin/python bench/decision_latency.py [--embedders hashing,wordllama,minilm] [--n 1000] [--json]
 
@@ -114,6 +116,7 @@ def run(embedder: str, prompts: list[str]) -> dict[str, Any]:
     for info in infos[:BREAKDOWN]:  # the parts, on a subset (MiniLM is slow)
         t = time.perf_counter()
         a = analyze(info, counter, exact_from=catalog.smallest_context // 2)  # as the policy does
+        a.difficulty  # noqa: B018 - the text features switchman/auto's scoring reads (computed lazily)
         analysis.append((time.perf_counter() - t) * 1000)
         t = time.perf_counter()
         embed_one(emb, a.text)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from routing_helpers import request
 
 from switchman.routing.analyze import (
@@ -126,3 +127,48 @@ def test_tokens_are_counted_exactly_only_near_a_context_limit() -> None:
     big = "word " * 30_000  # 150k characters against an 8k window: always exact (sampled) counting
     huge = analyze(request(messages=[{"role": "user", "content": big}]), exact_from=4_000)
     assert huge.prompt_tokens == get_token_counter().count(big)
+
+
+# --- lazily computed text features ------------------------------------------------------------------
+
+SAMPLES = [
+    "Plain prose - with dashes: and colons, but no code at all.",
+    "x = 1; y = 2;",
+    "call `f(x)` first",
+    "a -> b and c => d",
+    "    return value",
+    "from os import path",
+    "if (a == b) {\n  go();\n}",
+    "Ça coûte 12,50 € — 三 数字 ١٢٣ and 7 apples, 8 pears",
+    "Сколько стоит 3 яблока? Это 45 рублей.",
+    "数学の問題: 1 + 2 = 3 を証明してください",
+    "Numbers 1 2 3 4 5 6 7 8 9 10 11 12 13 and more",
+]
+
+
+def test_fast_paths_match_the_reference_patterns() -> None:
+    from switchman.routing import analyze as an
+
+    for text in SAMPLES:
+        assert detect_code(text) == (an._CODE_PATTERNS.search(text) is not None), text
+        assert an._words_of(text) == an._WORDS.findall(text.lower()), text
+    # difficulty's number count: the first 10 runs of digits, ASCII or not
+    assert analyze(request(SAMPLES[-1])).difficulty > analyze(request("Numbers and more")).difficulty
+
+
+def test_text_features_are_computed_when_first_read() -> None:
+    text = "def f(x):\n    return x\n" * 40  # > 150 tokens of code
+    a = analyze(request(text))
+    assert a.computed == {}
+    assert set(a.features()) >= {"prompt_tokens", "needs_tools"}
+    assert "difficulty" not in a.features() and "has_code" not in a.features()
+    d = a.difficulty  # code counts in the difficulty of long prompts: the code check runs for it
+    assert a.computed == {"has_code": True, "difficulty": d}
+    assert a.features()["has_code"] == 1.0 and a.features()["difficulty"] == round(d, 4)
+    assert "language" not in a.computed
+    assert a.language == "en" and a.computed["language"] == "en"
+    short = analyze(request("hello, how are you?"))
+    assert short.difficulty < 0.3 and "has_code" not in short.computed  # short: no code check needed
+    assert set(analyze(request("hi")).features(complete=True)) >= {"has_code", "difficulty"}
+    copy = a.with_embedding(np.zeros(2, dtype=np.float32))
+    assert copy.computed == a.computed

@@ -69,3 +69,19 @@ def test_plain_decisions_explain_too() -> None:
     )
     assert explain_json(d)["chain"][0]["model"] == "m"
     assert "explicit" in explain_text(d)
+
+
+def test_explanations_show_the_text_features_that_were_computed() -> None:
+    fixed = config({"switchman/fixed": {"policy": "ordered", "models": ["small"], "max_fallbacks": 0}})
+    policy = build_policies(fixed)["switchman/fixed"]
+    d = policy.decide(request("Bonjour, comment ça va ? Je voudrais un café."), catalog(fixed), NoStats())
+    data = explain_json(d)
+    assert data["language"] is None and "has_code" not in data["features"]  # no step needed them
+    by_lang = config(
+        {"switchman/auto": {"rules": [{"name": "fr", "when": {"language": ["fr"]}, "then": {"tier": "top"}}]}}
+    )
+    policy = build_policies(by_lang)["switchman/auto"]
+    d = policy.decide(request("Bonjour, comment ça va ? Je voudrais un café."), catalog(by_lang), NoStats())
+    data = explain_json(d)
+    assert data["language"] == "fr" and data["steps"] == ["rule:fr"]
+    assert "lang fr" in explain_text(d)

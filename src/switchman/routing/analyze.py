@@ -1,9 +1,12 @@
 """Request analysis: the features of one request, computed once and shared by every routing step.
 
 :func:`analyze` reads a :class:`RequestInfo` and returns an :class:`Analysis`: token counts (offline
-tokenizer, see ``routing/tokens.py``), turns, what the request needs (vision, tools, JSON mode), code,
-language, the output bound asked for, the caller's declared tier/latency/task and a heuristic
-``difficulty`` in [0, 1]. The pipeline adds the request's embedding (one per request) with
+tokenizer, see ``routing/tokens.py``), turns, what the request needs (vision, tools, JSON mode), the
+output bound asked for and the caller's declared tier/latency/task. The features read from the prompt's
+text — ``has_code``, ``language`` and the heuristic ``difficulty`` in [0, 1] — are computed when a step
+first reads them (a rule on code or language, scoring's prior and output guess) and kept: a fixed route
+reads none of them, and only what was computed shows in ``features()`` and explanations
+(``Analysis.computed``). The pipeline adds the request's embedding (one per request) with
 :meth:`Analysis.with_embedding` so semantic routes, the learned scorer and a later cache share it.
 """
 
@@ -14,6 +17,7 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from switchman.routing.request import RequestInfo
@@ -46,9 +50,31 @@ SAMPLE_CHARS = 1500
 _IMAGE_PARTS = frozenset({"image_url", "image", "input_image"})
 
 
+class _TextFeatures:
+    """The text-derived features of one request, filled on first use (shared by copies of an Analysis:
+    computing one is idempotent, so concurrent readers at worst compute it twice)."""
+
+    __slots__ = ("difficulty", "has_code", "language", "prompt_tokens", "sample", "turns", "words")
+
+    def __init__(self, sample: str, prompt_tokens: int, turns: int) -> None:
+        self.sample = sample
+        self.prompt_tokens = prompt_tokens
+        self.turns = turns
+        self.words: list[str] | None = None
+        self.has_code: bool | None = None
+        self.language: str | None = None
+        self.difficulty: float | None = None
+
+    def lower_words(self) -> list[str]:
+        if self.words is None:
+            self.words = _words_of(self.sample)
+        return self.words
+
+
 @dataclass(frozen=True, slots=True)
 class Analysis:
-    """What routing knows about one request (plain values; see module doc)."""
+    """What routing knows about one request (plain values; the text features are read lazily: see
+    module doc)."""
 
     prompt_tokens: int  # the last user message
     conversation_tokens: int  # every message, tools and images: what must fit the context window
@@ -58,23 +84,62 @@ class Analysis:
     needs_vision: bool
     needs_tools: bool
     needs_json: bool
-    has_code: bool
-    language: str
     max_tokens: int | None
-    difficulty: float
     tier: str | None
     latency: str | None
     task: str | None
-    #: The text the embedder sees (start of the last user message).
+    #: The text the embedder sees (start and end of the last user message).
     text: str
+    _text_features: _TextFeatures = dataclasses.field(repr=False, compare=False)
     embedding: npt.NDArray[np.float32] | None = None
 
     def with_embedding(self, embedding: npt.NDArray[np.float32]) -> Analysis:
         return dataclasses.replace(self, embedding=embedding)
 
-    def features(self) -> dict[str, float]:
-        """Numeric features (for ``Decision.features``, explanations and the learned predictor)."""
-        return {
+    @property
+    def has_code(self) -> bool:
+        """Code in the last user message (:func:`detect_code` on its first :data:`SAMPLE_CHARS`)."""
+        f = self._text_features
+        if f.has_code is None:
+            f.has_code = detect_code(f.sample)
+        return f.has_code
+
+    @property
+    def language(self) -> str:
+        """A two-letter guess of the last user message's language (:func:`guess_language`)."""
+        f = self._text_features
+        if f.language is None:
+            f.language = guess_language(f.sample, f.lower_words())
+        return f.language
+
+    @property
+    def difficulty(self) -> float:
+        """The heuristic difficulty in [0, 1] (:func:`difficulty`)."""
+        f = self._text_features
+        if f.difficulty is None:
+            # code counts only above 150 tokens: short prompts never run the code detector for it
+            code = f.prompt_tokens > _CODE_MIN_TOKENS and self.has_code
+            f.difficulty = difficulty(f.sample, f.prompt_tokens, f.turns, code, f.lower_words())
+        return f.difficulty
+
+    @property
+    def computed(self) -> dict[str, str | float | bool]:
+        """The text features computed so far (by the steps that needed them), by name."""
+        f = self._text_features
+        out: dict[str, str | float | bool] = {}
+        if f.has_code is not None:
+            out["has_code"] = f.has_code
+        if f.language is not None:
+            out["language"] = f.language
+        if f.difficulty is not None:
+            out["difficulty"] = f.difficulty
+        return out
+
+    def features(self, *, complete: bool = False) -> dict[str, float]:
+        """Numeric features (for ``Decision.features``, explanations and the learned predictor): the
+        request's shape always, ``has_code`` and ``difficulty`` when computed (all of them when
+        ``complete``)."""
+        out = {
             "prompt_tokens": float(self.prompt_tokens),
             "conversation_tokens": float(self.conversation_tokens),
             "turns": float(self.turns),
@@ -83,10 +148,14 @@ class Analysis:
             "needs_vision": float(self.needs_vision),
             "needs_tools": float(self.needs_tools),
             "needs_json": float(self.needs_json),
-            "has_code": float(self.has_code),
             "max_tokens": float(self.max_tokens or 0),
-            "difficulty": round(self.difficulty, 4),
         }
+        f = self._text_features
+        if complete or f.has_code is not None:
+            out["has_code"] = float(self.has_code)
+        if complete or f.difficulty is not None:
+            out["difficulty"] = round(self.difficulty, 4)
+        return out
 
 
 def _text_of(content: Any) -> tuple[str, int]:
@@ -171,9 +240,6 @@ def analyze(info: RequestInfo, counter: TokenCounter | None = None, *, exact_fro
     total += sum(count(c) for c in calls)
     if tools_text:
         total += count(tools_text)
-    has_code = detect_code(last_user)
-    sample = last_user[:SAMPLE_CHARS]
-    words = _WORDS.findall(sample.lower())
     return Analysis(
         prompt_tokens=prompt_tokens,
         conversation_tokens=total,
@@ -183,15 +249,24 @@ def analyze(info: RequestInfo, counter: TokenCounter | None = None, *, exact_fro
         needs_vision=images > 0,
         needs_tools=_needs_tools(body),
         needs_json=_needs_json(body),
-        has_code=has_code,
-        language=guess_language(sample, words),
         max_tokens=info.request.max_output_tokens,
-        difficulty=difficulty(sample, prompt_tokens, turns, has_code, words),
         tier=info.tier,
         latency=info.latency,
         task=info.task,
         text=embed_text(last_user),
+        _text_features=_TextFeatures(last_user[:SAMPLE_CHARS], prompt_tokens, turns),
     )
+
+
+_ASCII_WORDS = re.compile(r"[a-z]+")
+_ASCII_DIGITS = re.compile(r"[0-9]+")
+
+
+def _words_of(sample: str) -> list[str]:
+    """The lower-cased words (runs of letters) of ``sample``; ASCII text takes a simpler, faster pattern
+    with the same matches."""
+    lower = sample.lower()
+    return (_ASCII_WORDS if lower.isascii() else _WORDS).findall(lower)
 
 
 # --- code ------------------------------------------------------------------------------------------
@@ -205,8 +280,8 @@ _CODE_PATTERNS = re.compile(
 )
 
 
-#: Every branch of ``_CODE_PATTERNS`` needs one of these characters or a line starting with a keyword.
-_CODE_CHARS = frozenset("`=>-:+!&|;{}")
+#: Every branch of ``_CODE_PATTERNS`` needs one of these substrings or a line starting with a keyword.
+_CODE_MARKS = ("`", "=>", "->", "::", "++", "!=", "==", "&&", "||", ";", "{", "}")
 _LINE_KEYWORDS = (
     "def",
     "class",
@@ -233,11 +308,12 @@ _LINE_KEYWORDS = (
 def detect_code(text: str) -> bool:
     """Code in the text: fenced or inline code, statements that start lines, operators.
 
-    A cheap pre-check (no code character, no line starting with a keyword: most prose) skips the regex,
-    which tries every position of the text against every branch (~500 instructions per character).
+    A cheap pre-check (none of the substrings a branch needs, no line starting with a keyword: most
+    prose, even with dashes and colons) skips the regex, which tries every position of the text against
+    every branch (~500 instructions per character).
     """
     sample = text[:SAMPLE_CHARS]
-    if _CODE_CHARS.isdisjoint(sample) and not any(
+    if not any(mark in sample for mark in _CODE_MARKS) and not any(
         line.lstrip().startswith(_LINE_KEYWORDS) for line in sample.split("\n")
     ):
         return False
@@ -276,6 +352,7 @@ for _code, _sw in _STOPWORDS.items():
     for _w in _sw:
         _STOPWORD_LANGS[_w] = (*_STOPWORD_LANGS.get(_w, ()), _code)
 _WORDS = re.compile(r"[^\W\d_]+", re.UNICODE)
+_NON_ASCII = re.compile(r"[^\x00-\x7f]+")
 
 
 def guess_language(text: str, words: list[str] | None = None) -> str:
@@ -288,14 +365,15 @@ def guess_language(text: str, words: list[str] | None = None) -> str:
         return ""
     if not sample.isascii():
         head = sample[:500]
-        counts = [(len(rx.findall(head)), code) for code, rx in _SCRIPTS]
+        rare = "".join(_NON_ASCII.findall(head))  # every script below is outside ASCII
+        counts = [(len(rx.findall(rare)), code) for code, rx in _SCRIPTS]
         best_count, best = max(counts)
         if best_count >= 3 or (best_count and best_count * 4 >= len(head)):
             if best == "zh" and counts[1][0]:  # kana present → Japanese
                 return "ja"
             return best
     if words is None:
-        words = _WORDS.findall(sample.lower())
+        words = _words_of(sample)
     if not words:
         return ""
     scores: dict[str, int] = {}
@@ -360,6 +438,8 @@ _EASY_WORDS = _words(
     "tldr quick quickly short simple hello hi thanks thank capital"
 )
 _DIGITS = re.compile(r"\d+")
+#: Code adds to the difficulty of prompts longer than this many tokens only.
+_CODE_MIN_TOKENS = 150
 
 
 def difficulty(
@@ -370,13 +450,13 @@ def difficulty(
     input of the default quality prior (see ``routing/scoring.py``), not a learned quantity."""
     sample = text[:SAMPLE_CHARS]
     if words is None:
-        words = _WORDS.findall(sample.lower())
+        words = _words_of(sample)
     length = min(1.0, math.log10(1 + prompt_tokens) / 3.0)  # 10 → 0.35, 100 → 0.67, 1000 → 1
     hard = len(
         {w for w in set(words) if (stems := _HARD_BY_PREFIX.get(w[:4])) is not None and w.startswith(stems)}
     )
     easy = len(_EASY_WORDS.intersection(words))
-    numbers = min(len(_DIGITS.findall(sample)), 10)
+    numbers = sum(1 for _ in islice((_ASCII_DIGITS if sample.isascii() else _DIGITS).finditer(sample), 10))
     questions = sample.count("?")
     score = (
         0.05
@@ -386,6 +466,6 @@ def difficulty(
         + 0.01 * numbers
         + 0.02 * min(max(questions - 1, 0), 5)
         + 0.03 * min(max(turns - 1, 0), 5)
-        + (0.05 if has_code and prompt_tokens > 150 else 0.0)
+        + (0.05 if has_code and prompt_tokens > _CODE_MIN_TOKENS else 0.0)
     )
     return float(min(1.0, max(0.0, score)))

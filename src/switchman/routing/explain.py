@@ -54,7 +54,7 @@ def explain_json(decision: Decision) -> dict[str, Any]:
                 "route_scores": dict(trace.route_scores),
                 "embedder": trace.embedder,
                 "predictor": trace.predictor,
-                "language": a.language,
+                "language": a.computed.get("language"),  # only when a step needed it
                 "declared": {"tier": a.tier, "latency": a.latency, "task": a.task},
                 "candidates": [
                     {
@@ -96,9 +96,10 @@ def explain_text(decision: Decision) -> str:
         )
     f = data["features"]
     prompt, convo = int(f.get("prompt_tokens", 0)), int(f.get("conversation_tokens", 0))
+    difficulty = f"{f['difficulty']:.2f}" if "difficulty" in f else "-"  # "-": no step needed it
     lines.append(
         f"request  prompt {prompt} tok, conversation {convo} tok, "
-        f"turns {int(f.get('turns', 0))}, difficulty {f.get('difficulty', 0):.2f}"
+        f"turns {int(f.get('turns', 0))}, difficulty {difficulty}"
     )
     needs = [k for k in ("vision", "tools", "json") if f.get(f"needs_{k}")]
     extra = [f"needs {'+'.join(needs)}" if needs else "no special needs"]

@@ -1,16 +1,20 @@
-"""Exact Llama (SentencePiece-style BPE) token ids, computed word by word with a cache of words.
+"""Exact Llama (SentencePiece-style BPE) token ids, computed piece by piece with a cache of pieces.
 
 The tokenizer bundled in ``wordllama`` (used to count tokens and to embed) has no pre-tokenizer: its
 normalizer turns spaces into ``▁`` (and prepends one), and BPE runs over the whole text as one sequence.
 Through ``tokenizers`` that costs ≈ 0.2 µs a character (alignment tracking and one long merge queue),
 the largest part of a routing decision on a long prompt.
 
-No token of that vocabulary has ``▁`` after another character (checked when loading), so no BPE merge
-can join a character with a following ``▁``: cutting the normalised text before every run of ``▁``
-(``▁▁foo`` stays one piece) and tokenising the pieces separately gives exactly the same ids. Pieces
-repeat across requests, so their ids are cached (bounded: the cache is emptied when full); a piece not
-yet seen costs one call of the BPE model. Texts containing a special token (``<s>``, ...) and
-tokenizers of another shape are tokenised by ``tokenizers`` as a whole, unchanged.
+BPE only ever joins two adjacent symbols listed in its merges, so where no merge joins a symbol ending
+in character ``x`` to one starting with ``y``, nothing spans a boundary between ``x`` and ``y``: the
+text can be cut there and the parts tokenised separately, with exactly the same ids. The Llama merges
+never join anything to a following ``▁`` (nor a letter to punctuation, punctuation to a letter, or
+anything to or from a digit: SentencePiece splits digits and scripts). Both are checked against the
+merges when loading. A text is cut before each run of ``▁`` (``▁▁foo`` stays one piece), and a piece
+not seen before is cut further at the other boundaries (``▁$140.`` → ``▁$``, ``1``, ``4``, ``0``,
+``.``). Pieces repeat across requests, so their ids are cached (bounded: the cache is emptied when
+full); an unseen one costs one call of the BPE model. Texts containing a special token (``<s>``, ...)
+and tokenizers of another shape are tokenised by ``tokenizers`` as a whole, unchanged.
 """
 
 from __future__ import annotations
@@ -23,12 +27,14 @@ __all__ = ["MAX_CACHED_WORDS", "WordTokenizer"]
 
 #: Cached pieces at most (≈ 150 bytes each); the cache starts over when it is full.
 MAX_CACHED_WORDS = 1 << 15
-#: Longer pieces (base64, long identifiers) are tokenised every time and not cached.
+#: Longer pieces (base64, long identifiers) are not cached.
 MAX_WORD_CHARS = 40
 
 _SPACE = "\u2581"  # ▁
 _PIECE = re.compile(f"{_SPACE}+[^{_SPACE}]*|[^{_SPACE}]+")
-_CROSSES = re.compile(f"[^{_SPACE}\x00]{_SPACE}")  # over the vocabulary joined by NUL
+_PUNCT = r"\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f"  # ASCII, not a letter or digit
+#: Boundaries inside a piece where the Llama merges join nothing (verified in ``_splittable``).
+_CUT = re.compile(rf"(?<=[0-9])|(?=[0-9])|(?<=[A-Za-z])(?=[{_PUNCT}])|(?<=[{_PUNCT}])(?=[A-Za-z])")
 _LLAMA_NORMALIZER = {
     "type": "Sequence",
     "normalizers": [
@@ -38,17 +44,28 @@ _LLAMA_NORMALIZER = {
 }
 
 
+def _joins_across_a_cut(left: str, right: str) -> bool:
+    """A merge of a symbol ending in ``left`` with one starting with ``right`` would span a cut."""
+    return (right == _SPACE and left != _SPACE) or _CUT.match(left + right, 1) is not None
+
+
 def _splittable(spec: dict[str, Any]) -> bool:
-    """The tokenizer is the Llama shape (see module doc) and no token crosses a piece boundary."""
+    """The tokenizer is the Llama shape (see module doc) and no merge spans a cut."""
     model = spec.get("model") or {}
-    return (
+    if not (
         spec.get("normalizer") == _LLAMA_NORMALIZER
         and spec.get("pre_tokenizer") is None
         and model.get("type") == "BPE"
         and model.get("dropout") is None
-        and isinstance(model.get("vocab"), dict)
-        and _CROSSES.search("\x00".join(model["vocab"])) is None
-    )
+        and (model.get("byte_fallback") or not model.get("fuse_unk"))  # unknowns are not fused across
+        and isinstance(model.get("merges"), list)
+    ):
+        return False
+    pairs: set[tuple[str, str]] = set()
+    for merge in model["merges"]:
+        left, right = merge.split(" ") if isinstance(merge, str) else merge
+        pairs.add((left[-1], right[0]))
+    return not any(_joins_across_a_cut(a, b) for a, b in pairs)
 
 
 class WordTokenizer:
@@ -63,7 +80,7 @@ class WordTokenizer:
         whole.no_padding()
         whole.no_truncation()
         self._whole = whole
-        #: True when texts are split into cached pieces; False: every text goes through ``tokenizers``.
+        #: True when texts are cut into cached pieces; False: every text goes through ``tokenizers``.
         self.split = _splittable(spec)
         self._specials = tuple(t["content"] for t in spec.get("added_tokens") or () if t.get("content"))
         self._model: Any = whole.model
@@ -79,13 +96,31 @@ class WordTokenizer:
         for piece in _PIECE.findall(_SPACE + text.replace(" ", _SPACE)):
             got = cache.get(piece)
             if got is None:
-                got = [t.id for t in self._model.tokenize(piece)]
-                if len(piece) <= MAX_WORD_CHARS:
-                    if len(cache) >= MAX_CACHED_WORDS:
-                        cache.clear()
-                    cache[piece] = got
+                got = self._unseen(piece)
             out += got
         return out
+
+    def _unseen(self, piece: str) -> list[int]:
+        cache = self._cache
+        parts = [p for p in _CUT.split(piece) if p]
+        if len(parts) == 1:
+            got: list[int] = [t.id for t in self._model.tokenize(piece)]
+        else:
+            got = []
+            for part in parts:
+                ids = cache.get(part)
+                if ids is None:
+                    ids = [t.id for t in self._model.tokenize(part)]
+                    self._keep(part, ids)
+                got += ids
+        self._keep(piece, got)
+        return got
+
+    def _keep(self, piece: str, ids: list[int]) -> None:
+        if len(piece) <= MAX_WORD_CHARS:
+            if len(self._cache) >= MAX_CACHED_WORDS:
+                self._cache.clear()
+            self._cache[piece] = ids
 
     def count(self, text: str) -> int:
         return len(self.ids(text))

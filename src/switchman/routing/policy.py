@@ -208,7 +208,7 @@ class PipelinePolicy:
 
         predicted = None
         if self.predictor is not None and analysis.embedding is not None:
-            predicted = self.predictor.predict(analysis.embedding, analysis.features())
+            predicted = self.predictor.predict(analysis.embedding, analysis.features(complete=True))
         n_tiers = len(catalog.tiers)
         ranked, why = order(
             score_candidates(pool, analysis, n_tiers, predicted, cfg.expected_output_tokens),
