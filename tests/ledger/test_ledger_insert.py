@@ -10,6 +10,7 @@ import orjson
 import pytest
 from ledger_pg import pg_url  # noqa: F401  (fixture)
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from switchman.ledger.db import make_engine, upgrade
 from switchman.ledger.insert import PreparedInsert
@@ -120,3 +121,22 @@ def test_none_binds_as_null_with_the_driver_adapter(tmp_path: Path) -> None:
     conn.execute("CREATE TABLE t (a, b)")
     conn.execute("INSERT INTO t VALUES (?, ?)", (None, 1))
     assert conn.execute("SELECT a IS NULL, typeof(a), typeof(b) FROM t").fetchone() == (1, "null", "integer")
+
+
+def test_a_locked_sqlite_database_raises_sqlalchemy_errors(tmp_path: Path) -> None:
+    """The writer spools a batch on SQLAlchemyError: driver errors must arrive as such."""
+    engine = make_engine(f"sqlite:///{tmp_path / 'l.db'}", busy_timeout_s=0.05)
+    upgrade(engine)
+    ins = PreparedInsert(engine)
+    locker = sqlite3.connect(tmp_path / "l.db", isolation_level=None)
+    locker.execute("BEGIN EXCLUSIVE")
+    try:
+        with pytest.raises(OperationalError, match="locked"), engine.begin() as conn:
+            ins.execute(conn, [to_values(r, False, ins.flags) for r in _records(3)])
+    finally:
+        locker.execute("ROLLBACK")
+        locker.close()
+    with engine.begin() as conn:  # and the connection is usable afterwards
+        ins.execute(conn, [to_values(r, False, ins.flags) for r in _records(3)])
+        assert conn.execute(select(func.count()).select_from(calls)).scalar_one() == 3
+    engine.dispose()

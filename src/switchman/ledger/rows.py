@@ -1,8 +1,7 @@
 """CallRecord → ledger row: a tuple of driver parameters (the write path) or a dict (the spool's format).
 
 :func:`to_values` is what the writer runs for every request, so it builds the parameter tuple straight
-from the record, with no intermediate dict: the JSON columns are encoded to text with orjson (``attempts``
-directly from the :class:`~switchman.records.Attempt` dataclasses, whose fields are the JSON keys) and the
+from the record, with no intermediate dict: the JSON columns are encoded to text with orjson and the
 booleans are mapped through ``flags`` (``(0, 1)`` for SQLite, whose driver binds exact ints without the
 adaptation lookup it does for ``bool``; ``(False, True)`` for PostgreSQL's boolean columns).
 
@@ -17,7 +16,7 @@ from typing import Any
 
 import orjson
 
-from switchman.records import CallRecord
+from switchman.records import Attempt, CallRecord
 
 #: The ``calls`` columns in table order: the order of :func:`to_values` (checked against the table by
 #: :class:`~switchman.ledger.insert.PreparedInsert`).
@@ -60,6 +59,18 @@ BOOLS: Flags = (False, True)
 INTS: Flags = (0, 1)
 
 
+def _attempt(a: Attempt) -> dict[str, Any]:
+    # a dict is encoded faster than orjson's dataclass support does the Attempt itself (0.6 vs 0.9 µs)
+    return {
+        "model": a.model,
+        "provider": a.provider,
+        "ok": a.ok,
+        "latency_ms": a.latency_ms,
+        "status": a.status,
+        "error": a.error,
+    }
+
+
 def _fallback(r: CallRecord) -> bool:
     chain, attempts = r.chain, r.attempts
     if chain and r.model is not None and r.model != chain[0].get("model"):
@@ -95,7 +106,7 @@ def to_values(r: CallRecord, store_bodies: bool, flags: Flags = BOOLS) -> tuple[
         len(r.attempts),
         flags[_fallback(r)],
         dumps(r.chain).decode(),
-        dumps(r.attempts).decode(),
+        dumps([_attempt(a) for a in r.attempts]).decode(),
         r.feedback,
         r.prompt_body if store_bodies else None,
         r.response_body if store_bodies else None,
