@@ -96,11 +96,19 @@ class LedgerWriter:
 
     # -- the background task ------------------------------------------------------------------------
     async def _run(self) -> None:
-        assert self._wake is not None
+        wake = self._wake
+        assert wake is not None
+        loop = asyncio.get_running_loop()
         while True:
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.cfg.flush_interval_s)
-            self._wake.clear()
+            if not wake.is_set():
+                # a timer that sets the event, rather than wait_for: no task per wait and no
+                # cancellation/TimeoutError each time the interval passes first (the usual case)
+                timer = loop.call_later(self.cfg.flush_interval_s, wake.set)
+                try:
+                    await wake.wait()
+                finally:
+                    timer.cancel()
+            wake.clear()
             try:
                 await self._flush()
                 if self.spool.has_pending() and self._may_try():
