@@ -10,11 +10,12 @@ in character ``x`` to one starting with ``y``, nothing spans a boundary between 
 text can be cut there and the parts tokenised separately, with exactly the same ids. The Llama merges
 never join anything to a following ``▁`` (nor a letter to punctuation, punctuation to a letter, or
 anything to or from a digit: SentencePiece splits digits and scripts). Both are checked against the
-merges when loading. A text is cut before each run of ``▁`` (``▁▁foo`` stays one piece), and a piece
-not seen before is cut further at the other boundaries (``▁$140.`` → ``▁$``, ``1``, ``4``, ``0``,
-``.``). Pieces repeat across requests, so their ids are cached (bounded: the cache is emptied when
-full); an unseen one costs one call of the BPE model. Texts containing a special token (``<s>``, ...)
-and tokenizers of another shape are tokenised by ``tokenizers`` as a whole, unchanged.
+merges when loading. A text is cut at its spaces (``str.split``: each word is a piece ``▁word``; a run
+of spaces stays one piece ``▁▁word``), and a piece not seen before is cut further at the other
+boundaries (``▁$140.`` → ``▁$``, ``1``, ``4``, ``0``, ``.``). Pieces repeat across requests, so their
+ids are cached (bounded: a cache is emptied when full); an unseen part costs one call of the BPE model.
+Texts containing a special token (``<s>``, ...) or a literal ``▁``, and tokenizers of another shape,
+are tokenised by ``tokenizers`` as a whole, unchanged.
 """
 
 from __future__ import annotations
@@ -31,7 +32,6 @@ MAX_CACHED_WORDS = 1 << 15
 MAX_WORD_CHARS = 40
 
 _SPACE = "\u2581"  # ▁
-_PIECE = re.compile(f"{_SPACE}+[^{_SPACE}]*|[^{_SPACE}]+")
 _PUNCT = r"\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f"  # ASCII, not a letter or digit
 #: Boundaries inside a piece where the Llama merges join nothing (verified in ``_splittable``).
 _CUT = re.compile(rf"(?<=[0-9])|(?=[0-9])|(?<=[A-Za-z])(?=[{_PUNCT}])|(?<=[{_PUNCT}])(?=[A-Za-z])")
@@ -82,45 +82,61 @@ class WordTokenizer:
         self._whole = whole
         #: True when texts are cut into cached pieces; False: every text goes through ``tokenizers``.
         self.split = _splittable(spec)
-        self._specials = tuple(t["content"] for t in spec.get("added_tokens") or () if t.get("content"))
+        self._specials = (_SPACE, *(t["content"] for t in spec.get("added_tokens") or () if t.get("content")))
         self._model: Any = whole.model
-        self._cache: dict[str, list[int]] = {}
+        #: Ids of the piece ``▁`` + key (the piece without its first ``▁``: the word between spaces).
+        self._words: dict[str, list[int]] = {}
+        #: Ids of the parts of pieces cut further (``_CUT``).
+        self._parts: dict[str, list[int]] = {}
 
     def ids(self, text: str) -> list[int]:
         if not text:
             return []
-        if not self.split or any(s in text for s in self._specials):
+        if not self.split or any(s in text for s in self._specials):  # incl. a literal ▁ in the text
             ids: list[int] = self._whole.encode(text, add_special_tokens=False).ids
             return ids
-        cache, out = self._cache, []
-        for piece in _PIECE.findall(_SPACE + text.replace(" ", _SPACE)):
-            got = cache.get(piece)
-            if got is None:
-                got = self._unseen(piece)
-            out += got
+        # The normalised text is "▁" + "▁".join(text.split(" ")): each word is a piece "▁" + word, and
+        # the empty words of a run of spaces add their "▁" to the next piece.
+        words, out, run = self._words, [], ""
+        for word in text.split(" "):
+            if not word:
+                run += _SPACE
+                continue
+            key = run + word if run else word
+            run = ""
+            got = words.get(key)
+            out += got if got is not None else self._learn(key)
+        if run:  # trailing spaces: a last piece of "▁" only
+            key = run[1:]
+            got = words.get(key)
+            out += got if got is not None else self._learn(key)
         return out
-
-    def _unseen(self, piece: str) -> list[int]:
-        cache = self._cache
-        parts = [p for p in _CUT.split(piece) if p]
-        if len(parts) == 1:
-            got: list[int] = [t.id for t in self._model.tokenize(piece)]
-        else:
-            got = []
-            for part in parts:
-                ids = cache.get(part)
-                if ids is None:
-                    ids = [t.id for t in self._model.tokenize(part)]
-                    self._keep(part, ids)
-                got += ids
-        self._keep(piece, got)
-        return got
-
-    def _keep(self, piece: str, ids: list[int]) -> None:
-        if len(piece) <= MAX_WORD_CHARS:
-            if len(self._cache) >= MAX_CACHED_WORDS:
-                self._cache.clear()
-            self._cache[piece] = ids
 
     def count(self, text: str) -> int:
         return len(self.ids(text))
+
+    def _learn(self, key: str) -> list[int]:
+        piece = _SPACE + key
+        if key.isalpha():  # letters only: no cut inside
+            ids = self._bpe(piece)
+        else:
+            ids = []
+            for part in _CUT.split(piece):
+                if part:
+                    got = self._parts.get(part)
+                    if got is None:
+                        got = self._bpe(part)
+                        _keep(self._parts, part, got)
+                    ids += got
+        _keep(self._words, key, ids)
+        return ids
+
+    def _bpe(self, piece: str) -> list[int]:
+        return [t.id for t in self._model.tokenize(piece)]
+
+
+def _keep(cache: dict[str, list[int]], key: str, ids: list[int]) -> None:
+    if len(key) <= MAX_WORD_CHARS:
+        if len(cache) >= MAX_CACHED_WORDS:
+            cache.clear()
+        cache[key] = ids
