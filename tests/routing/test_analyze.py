@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import random
+
 import numpy as np
 from routing_helpers import request
 
@@ -152,6 +154,11 @@ def test_fast_paths_match_the_reference_patterns() -> None:
     for text in SAMPLES:
         assert detect_code(text) == (an._CODE_PATTERNS.search(text) is not None), text
         assert an._words_of(text) == an._WORDS.findall(text.lower()), text
+    rng = random.Random(3)  # branch-by-branch detection against the whole pattern on code-ish noise
+    chars = [*"ab ;{}`=-><:+!&|\n\t()[].", "def ", "return ", "SELECT ", "from x import "]
+    for _ in range(3000):
+        text = "".join(rng.choice(chars) for _ in range(rng.randint(0, 30)))
+        assert detect_code(text) == (an._CODE_PATTERNS.search(text) is not None), repr(text)
     # difficulty's number count: the first 10 runs of digits, ASCII or not
     assert analyze(request(SAMPLES[-1])).difficulty > analyze(request("Numbers and more")).difficulty
 

@@ -75,6 +75,9 @@ def test_wordllama_embedder_equals_wordllama_mean_pooling() -> None:
         config="l2_supercat", dim=256, cache_dir=Path(wordllama.__file__).parent, disable_download=True
     )
     texts = [t for t in TEXTS if t]
-    ours = WordLlamaEmbedder().embed(texts)
+    embedder = WordLlamaEmbedder()
+    ours = embedder.embed(texts)
     theirs = l2_normalise(np.asarray(model.embed(texts, norm=False, return_np=True), dtype=np.float32))
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
+    one_by_one = np.concatenate([embedder.embed([t]) for t in texts])  # the per-request path
+    np.testing.assert_allclose(one_by_one, theirs, atol=1e-6)

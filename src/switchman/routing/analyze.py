@@ -271,17 +271,23 @@ def _words_of(sample: str) -> list[str]:
 
 # --- code ------------------------------------------------------------------------------------------
 
-_CODE_PATTERNS = re.compile(
-    r"```|`[^`\n]*[(){}\[\]=;:.][^`\n]*`"
-    r"|^\s*(?:def|class|import|from\s+\S+\s+import|return|function|const|let|var|public|private|#include|"
+_KEYWORD_LINE = (
+    r"^\s*(?:def|class|import|from\s+\S+\s+import|return|function|const|let|var|public|private|#include|"
     r"package|func|fn|SELECT|INSERT|UPDATE|CREATE\s+TABLE)\b"
-    r"|=>|->|::|\+\+|!=|==|&&|\|\||;\s*$|\{\s*$|^\s*\}",
+)
+#: What counts as code (the union of the branches :func:`detect_code` tries one by one).
+_CODE_PATTERNS = re.compile(
+    r"```|`[^`\n]*[(){}\[\]=;:.][^`\n]*`|"
+    + _KEYWORD_LINE
+    + r"|=>|->|::|\+\+|!=|==|&&|\|\||;\s*$|\{\s*$|^\s*\}",
     re.MULTILINE,
 )
-
-
-#: Every branch of ``_CODE_PATTERNS`` needs one of these substrings or a line starting with a keyword.
-_CODE_MARKS = ("`", "=>", "->", "::", "++", "!=", "==", "&&", "||", ";", "{", "}")
+#: Branches that are plain substrings.
+_CODE_MARKS = ("```", "=>", "->", "::", "++", "!=", "==", "&&", "||")
+_INLINE_CODE = re.compile(r"`[^`\n]*[(){}\[\]=;:.][^`\n]*`")
+_OPEN_AT_LINE_END = re.compile(r"[;{]\s*$", re.MULTILINE)
+_CLOSE_AT_LINE_START = re.compile(r"^\s*\}", re.MULTILINE)
+_KEYWORD_AT_LINE_START = re.compile(_KEYWORD_LINE, re.MULTILINE)
 _LINE_KEYWORDS = (
     "def",
     "class",
@@ -306,18 +312,26 @@ _LINE_KEYWORDS = (
 
 
 def detect_code(text: str) -> bool:
-    """Code in the text: fenced or inline code, statements that start lines, operators.
+    """Code in the text: fenced or inline code, statements that start lines, operators
+    (``_CODE_PATTERNS``, over the first :data:`SAMPLE_CHARS` characters).
 
-    A cheap pre-check (none of the substrings a branch needs, no line starting with a keyword: most
-    prose, even with dashes and colons) skips the regex, which tries every position of the text against
-    every branch (~500 instructions per character).
+    The branches are tried one by one, each only when the substring it needs is there: substring
+    searches are fast, while the whole pattern tries every position against every branch (~500
+    instructions a character; a long prompt with one ``{`` paid it all).
     """
     sample = text[:SAMPLE_CHARS]
-    if not any(mark in sample for mark in _CODE_MARKS) and not any(
-        line.lstrip().startswith(_LINE_KEYWORDS) for line in sample.split("\n")
-    ):
-        return False
-    return _CODE_PATTERNS.search(sample) is not None
+    if any(mark in sample for mark in _CODE_MARKS):
+        return True
+    if "`" in sample and _INLINE_CODE.search(sample) is not None:
+        return True
+    if ("{" in sample or ";" in sample) and _OPEN_AT_LINE_END.search(sample) is not None:
+        return True
+    if "}" in sample and _CLOSE_AT_LINE_START.search(sample) is not None:
+        return True
+    return (
+        any(line.lstrip().startswith(_LINE_KEYWORDS) for line in sample.split("\n"))
+        and _KEYWORD_AT_LINE_START.search(sample) is not None
+    )
 
 
 # --- language --------------------------------------------------------------------------------------

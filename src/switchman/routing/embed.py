@@ -159,6 +159,10 @@ class WordLlamaEmbedder:
         return summed  # the mean's direction: normalised by the caller
 
     def embed(self, texts: Sequence[str]) -> FloatArray:
+        if len(texts) == 1:  # the per-request call: one vector, without l2_normalise's array machinery
+            v = self._vector(texts[0])
+            norm = float(np.sqrt(v @ v))
+            return (v / np.float32(norm) if norm > 0 else v)[None, :]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return l2_normalise(np.stack([self._vector(t) for t in texts]))
