@@ -80,3 +80,42 @@ async def test_postgres_cut_off_mid_load(tmp_path: Path, pg_url: str) -> None:  
         gw.stop()
         sim.stop()
         proxy.stop()
+
+
+async def test_postgres_connection_killed_between_batches_is_replaced(
+    tmp_path: Path,
+    pg_url: str,  # noqa: F811
+) -> None:
+    """The writer keeps one connection; one the server dropped is replaced, not reported as an outage."""
+    import asyncio
+
+    import psycopg
+    from pydantic import SecretStr
+
+    from switchman.config.observe import LedgerConfig
+    from switchman.ledger.writer import LedgerWriter
+    from switchman.records import CallRecord
+
+    async def write(w: LedgerWriter, i: int) -> None:
+        w.submit(CallRecord(request_id=f"req_{i}", started=time.time(), requested_model="m", stream=False))
+        deadline = time.monotonic() + 10
+        while w.written < i and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+
+    cfg = LedgerConfig(data_dir=str(tmp_path), url=SecretStr(pg_url), flush_interval_s=0.02, timeout_s=2)
+    w = LedgerWriter(cfg)
+    await w.start()
+    try:
+        await write(w, 1)
+        with psycopg.connect(pg_url.replace("+psycopg", ""), autocommit=True) as admin:
+            killed = admin.execute(
+                "SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity"
+                " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+            ).fetchone()
+        assert killed is not None and killed[0] >= 1
+        await write(w, 2)
+        assert w.written == 2 and w.db_up
+        assert not w.spool.dir.exists()  # never spooled (the spool directory is made on first use)
+    finally:
+        await w.close()
+    assert len(read_rows(pg_url)) == 2

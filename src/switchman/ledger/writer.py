@@ -17,7 +17,7 @@ from collections import deque
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.exc import SQLAlchemyError
 
 from switchman.config.observe import LedgerConfig
@@ -53,6 +53,8 @@ class LedgerWriter:
         self.db_up = True
         self._body_routers = frozenset(cfg.store_bodies_routers)
         self._insert: PreparedInsert | None = None
+        #: The writer's connection, used by one worker thread at a time (batches are written in turn).
+        self._conn: Connection | None = None
 
     # -- the sink protocol --------------------------------------------------------------------------
     async def start(self) -> None:
@@ -81,6 +83,7 @@ class LedgerWriter:
             self._wake.set()
             await self._task
         await asyncio.to_thread(self.spool.close)
+        await asyncio.to_thread(self._close_connection)
         if self._engine is not None:
             self._engine.dispose()
 
@@ -157,10 +160,29 @@ class LedgerWriter:
         self._write([to_values(r, everywhere or r.router in routers, flags) for r in batch])
 
     def _write(self, rows: list[tuple[Any, ...]]) -> None:
+        """One transaction on the writer's own connection (kept open: a pool checkout and return per
+        batch cost ~30 µs of CPU). A connection found dead is replaced once, as the pool's pre-ping
+        would have done; any other error propagates (the caller spools the batch)."""
         assert self._insert is not None
-        with self.engine.begin() as conn:
-            self._insert.execute(conn, rows)
+        for retry in (False, True):
+            conn = self._conn
+            if conn is None:
+                conn = self._conn = self.engine.connect()
+            try:
+                with conn.begin():
+                    self._insert.execute(conn, rows)
+                break
+            except SQLAlchemyError as exc:
+                self._close_connection()
+                if retry or not getattr(exc, "connection_invalidated", False):
+                    raise
         self.written += len(rows)
+
+    def _close_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            with contextlib.suppress(SQLAlchemyError):
+                conn.close()
 
     async def _replay(self) -> None:
         for path in await asyncio.to_thread(self._claim):
