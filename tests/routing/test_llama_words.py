@@ -43,8 +43,10 @@ def reference() -> Tokenizer:
     return tok
 
 
-def test_ids_equal_the_bundled_tokenizer(reference: Tokenizer) -> None:
-    words = WordTokenizer(TOKENIZER.read_text(encoding="utf-8"))
+@pytest.mark.parametrize("prewarm", [False, True])
+def test_ids_equal_the_bundled_tokenizer(reference: Tokenizer, prewarm: bool) -> None:
+    words = WordTokenizer(TOKENIZER.read_text(encoding="utf-8"), prewarm=prewarm)
+    assert bool(words._words) == prewarm
     assert words.split  # the bundled tokenizer has the shape that can be split into pieces
     for _ in range(2):  # second pass: from the cache
         for text in TEXTS:
@@ -52,12 +54,17 @@ def test_ids_equal_the_bundled_tokenizer(reference: Tokenizer) -> None:
             assert words.count(text) == len(reference.encode(text, add_special_tokens=False).ids)
 
 
-def test_cache_is_bounded(reference: Tokenizer, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_cache_is_bounded_and_keeps_the_prewarmed_words(
+    reference: Tokenizer, monkeypatch: pytest.MonkeyPatch
+) -> None:
     monkeypatch.setattr(llama_words, "MAX_CACHED_WORDS", 8)
-    words = WordTokenizer(TOKENIZER.read_text(encoding="utf-8"))
-    text = " ".join(f"word{i}" for i in range(50))
+    words = WordTokenizer(TOKENIZER.read_text(encoding="utf-8"), prewarm=True)
+    seed = len(words._seed)
+    assert seed > 10_000 and "the" in words._words
+    text = " ".join(f"word{i} Zq{i}x" for i in range(50))
     assert words.ids(text) == reference.encode(text, add_special_tokens=False).ids
-    assert len(words._words) <= 8 and len(words._parts) <= 8
+    assert len(words._words) <= seed + 8 and len(words._parts) <= 8
+    assert "the" in words._words
 
 
 def test_other_tokenizer_shapes_are_not_split(reference: Tokenizer) -> None:

@@ -146,7 +146,7 @@ class WordLlamaEmbedder:
         from switchman.routing.llama_words import WordTokenizer
 
         self._table: FloatArray = np.ascontiguousarray(model.embedding, dtype=np.float32)
-        self._words = WordTokenizer(model.tokenizer.to_str())
+        self._words = WordTokenizer(model.tokenizer.to_str(), prewarm=True)
         #: Ids past the table are clamped to its last row, as ``WordLlama.embed`` does.
         self._clip = model.tokenizer.get_vocab_size(with_added_tokens=True) > len(self._table)
 

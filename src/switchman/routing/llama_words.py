@@ -32,6 +32,7 @@ MAX_CACHED_WORDS = 1 << 15
 MAX_WORD_CHARS = 40
 
 _SPACE = "\u2581"  # ▁
+_WHOLE_WORD = re.compile(rf"{_SPACE}[^\W\d_]+")  # vocabulary tokens that are a space and a word
 _PUNCT = r"\x00-\x2f\x3a-\x40\x5b-\x60\x7b-\x7f"  # ASCII, not a letter or digit
 #: Boundaries inside a piece where the Llama merges join nothing (verified in ``_splittable``).
 _CUT = re.compile(rf"(?<=[0-9])|(?=[0-9])|(?<=[A-Za-z])(?=[{_PUNCT}])|(?<=[{_PUNCT}])(?=[A-Za-z])")
@@ -71,8 +72,11 @@ def _splittable(spec: dict[str, Any]) -> bool:
 class WordTokenizer:
     """``ids(text)`` equal to ``tokenizer.encode(text, add_special_tokens=False).ids`` (see module doc)."""
 
-    def __init__(self, spec_json: str) -> None:
-        """``spec_json``: the ``tokenizer.json`` text (``Tokenizer.to_str()`` or the file)."""
+    def __init__(self, spec_json: str, *, prewarm: bool = False) -> None:
+        """``spec_json``: the ``tokenizer.json`` text (``Tokenizer.to_str()`` or the file). ``prewarm``:
+        fill the cache with the vocabulary's whole words (``▁`` + letters, ~17k pieces, ≈ 0.1 s), so
+        that the first requests do not pay for tokenising common words; kept when the cache starts over.
+        """
         from tokenizers import Tokenizer
 
         spec = json.loads(spec_json)
@@ -85,8 +89,12 @@ class WordTokenizer:
         self._specials = (_SPACE, *(t["content"] for t in spec.get("added_tokens") or () if t.get("content")))
         self._model: Any = whole.model
         #: Ids of the piece ``▁`` + key (the piece without its first ``▁``: the word between spaces).
-        self._words: dict[str, list[int]] = {}
-        #: Ids of the parts of pieces cut further (``_CUT``).
+        self._seed: dict[str, list[int]] = {}
+        if prewarm and self.split:
+            vocab = spec["model"]["vocab"]
+            self._seed = {t[1:]: self._bpe(t) for t in vocab if _WHOLE_WORD.fullmatch(t)}
+        self._words = dict(self._seed)
+        #: Ids of the parts, not starting with ``▁``, of pieces cut further (``_CUT``).
         self._parts: dict[str, list[int]] = {}
 
     def ids(self, text: str) -> list[int]:
@@ -122,21 +130,31 @@ class WordTokenizer:
         else:
             ids = []
             for part in _CUT.split(piece):
-                if part:
+                if not part:
+                    continue
+                if part[0] == _SPACE:  # a piece of its own: shares the words' cache
+                    got = self._words.get(part[1:])
+                    if got is None:
+                        got = self._bpe(part)
+                        self._keep_word(part[1:], got)
+                else:
                     got = self._parts.get(part)
                     if got is None:
                         got = self._bpe(part)
-                        _keep(self._parts, part, got)
-                    ids += got
-        _keep(self._words, key, ids)
+                        if len(part) <= MAX_WORD_CHARS:
+                            if len(self._parts) >= MAX_CACHED_WORDS:
+                                self._parts.clear()
+                            self._parts[part] = got
+                ids += got
+        self._keep_word(key, ids)
         return ids
+
+    def _keep_word(self, key: str, ids: list[int]) -> None:
+        if len(key) <= MAX_WORD_CHARS:
+            if len(self._words) >= len(self._seed) + MAX_CACHED_WORDS:  # start over from the seed
+                self._words.clear()
+                self._words.update(self._seed)
+            self._words[key] = ids
 
     def _bpe(self, piece: str) -> list[int]:
         return [t.id for t in self._model.tokenize(piece)]
-
-
-def _keep(cache: dict[str, list[int]], key: str, ids: list[int]) -> None:
-    if len(key) <= MAX_WORD_CHARS:
-        if len(cache) >= MAX_CACHED_WORDS:
-            cache.clear()
-        cache[key] = ids
