@@ -48,6 +48,7 @@ MODEL_OF = {
     "passthrough": "bench-model",
     "switchman": "switchman/fixed",
     "switchman-lean": "switchman/fixed",
+    "switchman-routed": "switchman/auto",
     "litellm": "bench-model",
 }
 
@@ -321,8 +322,12 @@ def start_target(
     headers: dict[str, str] = {}
     if name == "passthrough":
         cmd = [PY, str(BENCH / "passthrough.py"), str(port), upstream, args.loop]
-    elif name in ("switchman", "switchman-lean"):
-        config = args.config if name == "switchman" else BENCH / "configs" / "lean.yaml"
+    elif name in ("switchman", "switchman-lean", "switchman-routed"):
+        config = {
+            "switchman": args.config,
+            "switchman-lean": BENCH / "configs" / "lean.yaml",
+            "switchman-routed": BENCH / "configs" / "routed.yaml",
+        }[name]
         cmd = [*SWITCHMAN, "serve", "--config", str(config), "--port", str(port), "--loop", args.loop]
     elif name == "litellm":
         if not LITELLM.exists():
@@ -343,7 +348,9 @@ def start_target(
         env = dict(env, LITELLM_MASTER_KEY=key, LITELLM_LOG="ERROR")
         headers = {"authorization": f"Bearer {key}"}
     else:
-        raise SystemExit(f"unknown target {name!r} (passthrough, switchman, litellm)")
+        raise SystemExit(
+            f"unknown target {name!r} (passthrough, switchman, switchman-lean, switchman-routed, litellm)"
+        )
     p = procs.start(name, cmd, cpus, env)
     wait_ready(port, MODEL_OF[name], p, 180 if name == "litellm" else 30, name, headers)
     return Target(name, p, port, headers)
@@ -393,7 +400,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--targets",
         default="passthrough,switchman,switchman-lean",
         help="comma list: passthrough, switchman (default config), switchman-lean (no log line, "
-        "no ledger), litellm",
+        "no ledger), switchman-routed (default config with the starter's switchman/auto router: rules, "
+        "semantic routes on wordllama, threshold scoring over three models), litellm",
     )
     ap.add_argument("--concurrency", default="1,16,64")
     ap.add_argument("--rounds", type=int, default=None, help="interleaved rounds per scenario (median)")
