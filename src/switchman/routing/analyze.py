@@ -17,7 +17,6 @@ import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from switchman.routing.request import RequestInfo
@@ -209,52 +208,56 @@ def analyze(info: RequestInfo, counter: TokenCounter | None = None, *, exact_fro
     counts are the ≈ 4-characters-a-token estimate, which is what cost estimates, the difficulty heuristic
     and the learned predictor's token feature use anyway (training estimates the same way).
     """
-    body = info.request.body
-    parts = [(m, *_text_of(m.get("content"))) for m in info.request.messages]
+    request = info.request
+    body = request.body
+    max_output_tokens = request.max_output_tokens
     tools = body.get("tools") or body.get("functions")
     tools_text = str(tools) if tools else ""
-    calls = [
-        str(c.get("function", ""))
-        for m, _, _ in parts
-        for c in (m.get("tool_calls") or ())
-        if isinstance(c, dict)
-    ]
-    chars = sum(len(t) for _, t, _ in parts) + len(tools_text) + sum(len(c) for c in calls)
-    images = sum(n for _, _, n in parts)
-    bound = (
-        4 * chars
-        + images * IMAGE_TOKENS
-        + MESSAGE_OVERHEAD * len(parts)
-        + (info.request.max_output_tokens or 0)
-    )
+    # one pass over the messages: (text, images, is_user) of each and the text of its tool calls
+    parts: list[tuple[str, int, bool]] = []
+    calls: list[str] = []
+    chars, images = len(tools_text), 0
+    for m in request.messages:
+        content = m.get("content")
+        text, n_img = (content, 0) if isinstance(content, str) else _text_of(content)
+        parts.append((text, n_img, m.get("role") == "user"))
+        chars += len(text)
+        images += n_img
+        for c in m.get("tool_calls") or ():
+            if isinstance(c, dict):
+                call = str(c.get("function", ""))
+                calls.append(call)
+                chars += len(call)
+    bound = 4 * chars + images * IMAGE_TOKENS + MESSAGE_OVERHEAD * len(parts) + (max_output_tokens or 0)
     count = (counter or get_token_counter()).count if bound >= exact_from else estimate_tokens
     total = 0
     turns = 0
     last_user, prompt_tokens = "", 0
-    for m, text, n_img in parts:
+    for text, n_img, is_user in parts:
         tokens = count(text)
         total += tokens + MESSAGE_OVERHEAD + n_img * IMAGE_TOKENS
-        if m.get("role") == "user":
+        if is_user:
             turns += 1
             last_user, prompt_tokens = text, tokens
-    total += sum(count(c) for c in calls)
+    for c in calls:
+        total += count(c)
     if tools_text:
         total += count(tools_text)
     return Analysis(
-        prompt_tokens=prompt_tokens,
-        conversation_tokens=total,
-        turns=turns,
-        messages=len(info.request.messages),
-        images=images,
-        needs_vision=images > 0,
-        needs_tools=_needs_tools(body),
-        needs_json=_needs_json(body),
-        max_tokens=info.request.max_output_tokens,
-        tier=info.tier,
-        latency=info.latency,
-        task=info.task,
-        text=embed_text(last_user),
-        _text_features=_TextFeatures(last_user[:SAMPLE_CHARS], prompt_tokens, turns),
+        prompt_tokens,
+        total,
+        turns,
+        len(request.messages),
+        images,
+        images > 0,
+        _needs_tools(body),
+        _needs_json(body),
+        max_output_tokens,
+        info.tier,
+        info.latency,
+        info.task,
+        embed_text(last_user),
+        _TextFeatures(last_user[:SAMPLE_CHARS], prompt_tokens, turns),
     )
 
 
@@ -452,6 +455,37 @@ _EASY_WORDS = _words(
     "tldr quick quickly short simple hello hi thanks thank capital"
 )
 _DIGITS = re.compile(r"\d+")
+#: Words already classified by :func:`_hard_count` (at most :data:`_KNOWN_MAX`), and the hard ones among
+#: them: a word is added to ``_HARD_WORDS`` before ``_KNOWN_WORDS``, so a known word's class is final.
+_KNOWN_WORDS: set[str] = set()
+_HARD_WORDS: set[str] = set()
+_KNOWN_MAX = 50_000
+
+
+def _is_hard(word: str) -> bool:
+    stems = _HARD_BY_PREFIX.get(word[:4])
+    return stems is not None and word.startswith(stems)
+
+
+def _hard_count(distinct: set[str]) -> int:
+    """How many of ``distinct`` start with a :data:`_HARD_STEMS` stem: set operations for the words seen
+    before (prompts share most of their vocabulary), a prefix lookup for the others."""
+    unknown = distinct.difference(_KNOWN_WORDS)
+    hard = len(
+        _HARD_WORDS.intersection(distinct.difference(unknown))
+        if unknown
+        else _HARD_WORDS.intersection(distinct)
+    )
+    for w in unknown:
+        is_hard = _is_hard(w)
+        hard += is_hard
+        if len(_KNOWN_WORDS) < _KNOWN_MAX:
+            if is_hard:
+                _HARD_WORDS.add(w)
+            _KNOWN_WORDS.add(w)
+    return hard
+
+
 #: Code adds to the difficulty of prompts longer than this many tokens only.
 _CODE_MIN_TOKENS = 150
 
@@ -466,11 +500,10 @@ def difficulty(
     if words is None:
         words = _words_of(sample)
     length = min(1.0, math.log10(1 + prompt_tokens) / 3.0)  # 10 → 0.35, 100 → 0.67, 1000 → 1
-    hard = len(
-        {w for w in set(words) if (stems := _HARD_BY_PREFIX.get(w[:4])) is not None and w.startswith(stems)}
-    )
-    easy = len(_EASY_WORDS.intersection(words))
-    numbers = sum(1 for _ in islice((_ASCII_DIGITS if sample.isascii() else _DIGITS).finditer(sample), 10))
+    distinct = set(words)
+    hard = _hard_count(distinct)
+    easy = len(_EASY_WORDS.intersection(distinct))
+    numbers = min(10, len((_ASCII_DIGITS if sample.isascii() else _DIGITS).findall(sample)))
     questions = sample.count("?")
     score = (
         0.05

@@ -18,13 +18,14 @@ request), and one embedding per request is shared by semantic routes and the pre
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from typing import TYPE_CHECKING, Any, Protocol
 
 from switchman.catalog import Catalog, ModelEntry, Stats
 from switchman.config.model import Config
-from switchman.config.routing import RouterConfig, RouteTarget
+from switchman.config.routing import RouterConfig, RouteTarget, ScoringPolicy
 from switchman.errors import ConfigError, NoCandidate
 from switchman.routing.analyze import Analysis, analyze
 from switchman.routing.decision import Candidate, Decision
@@ -128,6 +129,7 @@ class PipelinePolicy:
         self.counter = counter or get_token_counter()
         self.routers: Mapping[str, PipelinePolicy] = routers if routers is not None else {}
         self.clock = clock
+        self._prep: _Prepared | None = None
         if config.routes and embedder is None:
             raise ConfigError(f"routers.{name}: semantic routes need an embedder")
         self.index: SemanticIndex | None = None
@@ -136,10 +138,25 @@ class PipelinePolicy:
 
             self.index = SemanticIndex(config.routes, embedder)
 
+    def _prepared(self, catalog: Catalog) -> _Prepared:
+        """What every request of this router reads from its config and ``catalog`` (kept for the catalog
+        it was made for: a runtime keeps one catalog for its life)."""
+        prep = self._prep
+        if prep is None or prep.catalog is not catalog:
+            cfg = self.config
+            prep = self._prep = _Prepared(
+                catalog,
+                tuple(catalog[n] for n in (cfg.models or list(catalog)) if n in catalog),
+                len(catalog.tiers),
+                catalog.smallest_context // 2,
+                {name: i for i, name in enumerate(cfg.models)},
+            )
+        return prep
+
     def decide(self, request: RequestInfo, catalog: Catalog, stats: Stats) -> RoutedDecision:
         # exact token counts only where a context window could be near (rules may hand over to other
         # routers, so the smallest window of the whole catalog is the safe bound)
-        analysis = analyze(request, self.counter, exact_from=catalog.smallest_context // 2)
+        analysis = analyze(request, self.counter, exact_from=self._prepared(catalog).exact_from)
         return self._decide(request, catalog, stats, analysis, (), 0)
 
     def _decide(
@@ -152,39 +169,26 @@ class PipelinePolicy:
         depth: int,
     ) -> RoutedDecision:
         cfg = self.config
-        entries = [catalog[n] for n in (cfg.models or list(catalog)) if n in catalog]
-        kept, dropped = filter_candidates(entries, analysis, request, stats)
+        prep = self._prepared(catalog)
+        kept, dropped = filter_candidates(prep.entries, analysis, request, stats)
         if not kept:
             why = ", ".join(f"{m} ({r})" for m, r in dropped) or "no candidate models"
             raise NoCandidate(f"no model of router '{self.name}' can serve this request: {why}")
-        policy, target = cfg.policy, self.target if request.threshold is None else request.threshold
-        steps, notes = list(steps_in), []
-        pool: list[ModelEntry] = kept
-        rest: list[ModelEntry] = []
-        tier_goal: int | None = None
-        decisive = False
-
-        def apply(label: str, then: RouteTarget) -> None:
-            nonlocal pool, rest, policy, target, tier_goal, decisive
-            narrowed = apply_target(then, pool, catalog.tiers)
-            pool, rest = narrowed.preferred, rest + narrowed.rest
-            if narrowed.note:
-                notes.append(f"{label}:{narrowed.note}")
-            if then.policy is not None:
-                policy = then.policy
-            if then.target is not None and request.threshold is None:
-                target = then.target
-            if then.tier is not None:
-                tier_goal = pool[0].tier_rank
-            steps.append(label)
-            decisive = decisive or then.decisive
-
-        for rule in first_rules(cfg.rules, analysis, request, self.clock()):
-            if rule.then.router is not None:
-                return self._delegate(
-                    rule.then.router, f"rule:{rule.name}", request, catalog, stats, analysis, steps, depth
-                )
-            apply(f"rule:{rule.name}", rule.then)
+        target = self.target if request.threshold is None else request.threshold
+        # rules and routes narrow the candidates (``narrowing`` is made by the first that applies)
+        narrowing: _Narrowing | None = None
+        if cfg.rules:
+            for rule in first_rules(cfg.rules, analysis, request, self.clock()):
+                label = f"rule:{rule.name}"
+                if rule.then.router is not None:
+                    so_far = narrowing.steps if narrowing is not None else list(steps_in)
+                    return self._delegate(
+                        rule.then.router, label, request, catalog, stats, analysis, so_far, depth
+                    )
+                if narrowing is None:
+                    narrowing = _Narrowing(kept, cfg.policy, target, list(steps_in))
+                narrowing.apply(label, rule.then, catalog.tiers, request.threshold)
+        decisive = narrowing is not None and narrowing.decisive
 
         if (
             analysis.embedding is None
@@ -201,58 +205,76 @@ class PipelinePolicy:
             if match.route is not None:
                 label = f"route:{match.route.name}={match.similarity:.2f}"
                 if match.route.then.router is not None:
+                    so_far = narrowing.steps if narrowing is not None else list(steps_in)
                     return self._delegate(
-                        match.route.then.router, label, request, catalog, stats, analysis, steps, depth
+                        match.route.then.router, label, request, catalog, stats, analysis, so_far, depth
                     )
-                apply(label, match.route.then)
+                if narrowing is None:
+                    narrowing = _Narrowing(kept, cfg.policy, target, list(steps_in))
+                narrowing.apply(label, match.route.then, catalog.tiers, request.threshold)
+
+        if narrowing is None:
+            pool, rest, policy, steps = kept, [], cfg.policy, steps_in
+            tier_goal: int | None = None
+            notes: tuple[str, ...] = ()
+        else:
+            pool, rest, policy, target = narrowing.pool, narrowing.rest, narrowing.policy, narrowing.target
+            steps, tier_goal, notes = tuple(narrowing.steps), narrowing.tier_goal, tuple(narrowing.notes)
 
         predicted = None
         if self.predictor is not None and analysis.embedding is not None:
             predicted = self.predictor.predict(analysis.embedding, analysis.features(complete=True))
-        n_tiers = len(catalog.tiers)
         ranked, why = order(
-            score_candidates(pool, analysis, n_tiers, predicted, cfg.expected_output_tokens),
+            score_candidates(pool, analysis, prep.n_tiers, predicted, cfg.expected_output_tokens),
             policy,
             target,
             self.cost_weight,
             cfg.models,
+            prep.positions,
         )
-        ranked_rest, _ = order(
-            score_candidates(rest, analysis, n_tiers, predicted, cfg.expected_output_tokens),
-            policy,
-            target,
-            self.cost_weight,
-            cfg.models,
-        )
-        if tier_goal is not None:
-            goal = tier_goal
-            ranked_rest.sort(key=lambda s: (abs(s.entry.tier_rank - goal), -s.entry.tier_rank))
-        full = ranked + ranked_rest
+        if rest:
+            ranked_rest, _ = order(
+                score_candidates(rest, analysis, prep.n_tiers, predicted, cfg.expected_output_tokens),
+                policy,
+                target,
+                self.cost_weight,
+                cfg.models,
+                prep.positions,
+            )
+            if tier_goal is not None:
+                goal = tier_goal
+                ranked_rest.sort(key=lambda s: (abs(s.entry.tier_rank - goal), -s.entry.tier_rank))
+            full = ranked + ranked_rest
+        else:
+            full = ranked
         chain = full[: cfg.max_fallbacks + 1]
-        primary_reason = "|".join([*steps, why])
+        primary_reason = "|".join([*steps, why]) if steps else why
         candidates = tuple(
-            Candidate(s.name, round(s.quality, 4), s.cost_usd, primary_reason if i == 0 else "fallback")
-            for i, s in enumerate(chain)
-        )
-        trace = RouteTrace(
-            router=self.name,
-            analysis=analysis,
-            policy=policy,
-            target=target,
-            steps=tuple(steps),
-            route_scores=route_scores,
-            candidates=_trace_candidates(full, len(chain), primary_reason, dropped, catalog),
-            embedder=self.embedder.model_id if self.embedder is not None else None,
-            predictor=cfg.predictor if self.predictor is not None else None,
-            notes=tuple(notes),
+            [
+                Candidate(s.entry.name, round(s.quality, 4), s.cost_usd, "fallback" if i else primary_reason)
+                for i, s in enumerate(chain)
+            ]
         )
         features = analysis.features()
         features["target"] = target
         if route_scores:
             features["route_similarity"] = max(s for _, s in route_scores)
-        return RoutedDecision(
-            chain=candidates, policy=self.name, features=features, dropped=tuple(dropped), trace=trace
+        trace = partial(
+            _route_trace,
+            self,
+            analysis,
+            policy,
+            target,
+            steps,
+            route_scores,
+            full,
+            len(chain),
+            primary_reason,
+            dropped,
+            catalog,
+            notes,
         )
+        return RoutedDecision(candidates, self.name, features, tuple(dropped), trace)
 
     def _delegate(
         self,
@@ -269,6 +291,73 @@ class PipelinePolicy:
         if other is None or depth >= _MAX_DELEGATION:
             raise ConfigError(f"routers.{self.name}: cannot hand over to router '{router}'")
         return other._decide(request, catalog, stats, analysis, (*steps, f"{label}>{router}"), depth + 1)
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A router's per-catalog constants (see :meth:`PipelinePolicy._prepared`)."""
+
+    catalog: Catalog
+    entries: tuple[ModelEntry, ...]  # the router's models, in its order
+    n_tiers: int
+    exact_from: int  # analysis counts tokens exactly from this bound on
+    positions: dict[str, int]  # index of each configured model (the ``ordered`` policy)
+
+
+@dataclass(slots=True)
+class _Narrowing:
+    """The candidates and scoring as rules and routes change them (see ``apply_target``)."""
+
+    pool: list[ModelEntry]
+    policy: ScoringPolicy
+    target: float
+    steps: list[str]
+    rest: list[ModelEntry] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    tier_goal: int | None = None
+    decisive: bool = False
+
+    def apply(self, label: str, then: RouteTarget, tiers: Sequence[str], threshold: float | None) -> None:
+        narrowed = apply_target(then, self.pool, tiers)
+        self.pool, self.rest = narrowed.preferred, self.rest + narrowed.rest
+        if narrowed.note:
+            self.notes.append(f"{label}:{narrowed.note}")
+        if then.policy is not None:
+            self.policy = then.policy
+        if then.target is not None and threshold is None:
+            self.target = then.target
+        if then.tier is not None:
+            self.tier_goal = self.pool[0].tier_rank
+        self.steps.append(label)
+        self.decisive = self.decisive or then.decisive
+
+
+def _route_trace(
+    router: PipelinePolicy,
+    analysis: Analysis,
+    policy: str,
+    target: float,
+    steps: tuple[str, ...],
+    route_scores: tuple[tuple[str, float], ...],
+    full: list[Scored],
+    chain_len: int,
+    primary_reason: str,
+    dropped: list[tuple[str, str]],
+    catalog: Catalog,
+    notes: tuple[str, ...],
+) -> RouteTrace:
+    return RouteTrace(
+        router=router.name,
+        analysis=analysis,
+        policy=policy,
+        target=target,
+        steps=steps,
+        route_scores=route_scores,
+        candidates=_trace_candidates(full, chain_len, primary_reason, dropped, catalog),
+        embedder=router.embedder.model_id if router.embedder is not None else None,
+        predictor=router.config.predictor if router.predictor is not None else None,
+        notes=notes,
+    )
 
 
 def _trace_candidates(

@@ -68,9 +68,20 @@ def prior_quality(tier_rank: int, n_tiers: int, difficulty: float) -> float:
 
 
 def predicted_output_tokens(analysis: Analysis, entry: ModelEntry, configured: int | None = None) -> int:
-    guess = configured if configured is not None else int(96 + 700 * analysis.difficulty)
-    bounds = [b for b in (analysis.max_tokens, entry.max_output_tokens) if b is not None]
-    return min([guess, *bounds])
+    return _output_tokens(
+        configured if configured is not None else int(96 + 700 * analysis.difficulty),
+        analysis.max_tokens,
+        entry.max_output_tokens,
+    )
+
+
+def _output_tokens(guess: int, max_tokens: int | None, model_max: int | None) -> int:
+    """The smallest of the guess and the bounds that are set (the guess when tied)."""
+    if max_tokens is not None and max_tokens < guess:
+        guess = max_tokens
+    if model_max is not None and model_max < guess:
+        guess = model_max
+    return guess
 
 
 def score_candidates(
@@ -81,33 +92,49 @@ def score_candidates(
     expected_output_tokens: int | None = None,
 ) -> list[Scored]:
     """Quality and cost of every entry (learned prediction when given for that model, else the prior)."""
+    if not entries:
+        return []
+    # the difficulty is read (and so computed, see routing/analyze.py) only when the prior or the
+    # output guess needs it
+    needs_prior = predicted is None or any(e.name not in predicted for e in entries)
+    difficulty = analysis.difficulty if needs_prior or expected_output_tokens is None else 0.0
+    guess = expected_output_tokens if expected_output_tokens is not None else int(96 + 700 * difficulty)
+    max_tokens, input_tokens = analysis.max_tokens, analysis.conversation_tokens
     out = []
     for e in entries:
         if predicted is not None and e.name in predicted:
             q, src = float(predicted[e.name]), "learned"
         else:
-            q, src = prior_quality(e.tier_rank, n_tiers, analysis.difficulty), "prior"
-        tokens_out = predicted_output_tokens(analysis, e, expected_output_tokens)
-        cost = e.cost_usd(analysis.conversation_tokens, tokens_out)
-        out.append(Scored(e, q, src, cost, tokens_out))
+            q, src = prior_quality(e.tier_rank, n_tiers, difficulty), "prior"
+        tokens_out = _output_tokens(guess, max_tokens, e.max_output_tokens)
+        out.append(Scored(e, q, src, e.cost_usd(input_tokens, tokens_out), tokens_out))
     return out
 
 
 def order(
-    scored: Sequence[Scored], policy: str, target: float, cost_weight: float, configured: Sequence[str] = ()
+    scored: Sequence[Scored],
+    policy: str,
+    target: float,
+    cost_weight: float,
+    configured: Sequence[str] = (),
+    positions: Mapping[str, int] | None = None,
 ) -> tuple[list[Scored], str]:
-    """Candidates best-first under ``policy`` and the reason of the first one."""
+    """Candidates best-first under ``policy`` and the reason of the first one (``positions``: the index
+    of each configured model, when the caller has it already)."""
     if not scored:
         return [], policy
-    by_cost = sorted(scored, key=lambda s: (s.cost_usd, -s.entry.tier_rank))
-    if policy == "cheapest":
-        return by_cost, "cheapest"
+    if policy == "ordered":
+        if len(scored) == 1:
+            return [scored[0]], "ordered"
+        pos = positions if positions is not None else {name: i for i, name in enumerate(configured)}
+        n = len(pos)
+        return sorted(scored, key=lambda s: pos.get(s.entry.name, n)), "ordered"
     if policy == "quality":
         ranked = sorted(scored, key=lambda s: (-s.entry.tier_rank, -s.quality, s.cost_usd))
         return ranked, "quality:top-tier"
-    if policy == "ordered":
-        pos = {name: i for i, name in enumerate(configured)}
-        return sorted(scored, key=lambda s: pos.get(s.name, len(pos))), "ordered"
+    by_cost = sorted(scored, key=lambda s: (s.cost_usd, -s.entry.tier_rank))
+    if policy == "cheapest":
+        return by_cost, "cheapest"
     if policy == "utility":
         ranked = sorted(scored, key=lambda s: (-(s.quality - cost_weight * s.cost_usd), s.cost_usd))
         best = ranked[0]

@@ -2,12 +2,15 @@
 
 :class:`RoutedDecision` is a :class:`Decision` (dispatch and serving use it unchanged) that also carries
 a :class:`RouteTrace`: the analysis (with the request's embedding), every candidate's predicted
-quality, expected cost and status, the rules and routes that fired, and the scoring used.
+quality, expected cost and status, the rules and routes that fired, and the scoring used. The trace is
+built when first read (explanations, the request's log line) from what the pipeline kept, so a request
+whose explanation nobody reads does not pay for it.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Literal
 
 from switchman.routing.analyze import Analysis
@@ -48,4 +51,14 @@ class RouteTrace:
 
 @dataclass(frozen=True, slots=True)
 class RoutedDecision(Decision):
-    trace: RouteTrace | None = None
+    #: Builds the trace (called once, on the first read of :attr:`trace`).
+    build_trace: Callable[[], RouteTrace] | None = field(default=None, repr=False, compare=False)
+    _trace: RouteTrace | None = field(default=None, init=False, repr=False, compare=False)
+
+    @property
+    def trace(self) -> RouteTrace | None:
+        trace = self._trace
+        if trace is None and self.build_trace is not None:
+            trace = self.build_trace()
+            object.__setattr__(self, "_trace", trace)  # a cache of a value derived from the fields
+        return trace
