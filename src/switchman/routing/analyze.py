@@ -134,6 +134,11 @@ class Analysis:
             out["difficulty"] = f.difficulty
         return out
 
+    @property
+    def computed_language(self) -> str | None:
+        """The language guess if a step computed it (``computed.get("language")``), else None."""
+        return self._text_features.language
+
     def features(self, *, complete: bool = False) -> dict[str, float]:
         """Numeric features (for ``Decision.features``, explanations and the learned predictor): the
         request's shape always, ``has_code`` and ``difficulty`` when computed (all of them when
@@ -144,9 +149,9 @@ class Analysis:
             "turns": float(self.turns),
             "messages": float(self.messages),
             "images": float(self.images),
-            "needs_vision": float(self.needs_vision),
-            "needs_tools": float(self.needs_tools),
-            "needs_json": float(self.needs_json),
+            "needs_vision": 1.0 if self.needs_vision else 0.0,
+            "needs_tools": 1.0 if self.needs_tools else 0.0,
+            "needs_json": 1.0 if self.needs_json else 0.0,
             "max_tokens": float(self.max_tokens or 0),
         }
         f = self._text_features
@@ -179,11 +184,6 @@ def _text_of(content: Any) -> tuple[str, int]:
 def _needs_json(body: Mapping[str, Any]) -> bool:
     rf = body.get("response_format")
     return isinstance(rf, dict) and rf.get("type") in ("json_object", "json_schema")
-
-
-def _needs_tools(body: Mapping[str, Any]) -> bool:
-    tools = body.get("tools") or body.get("functions")
-    return bool(tools) and body.get("tool_choice") != "none"
 
 
 def embed_text(text: str) -> str:
@@ -250,7 +250,7 @@ def analyze(info: RequestInfo, counter: TokenCounter | None = None, *, exact_fro
         len(request.messages),
         images,
         images > 0,
-        _needs_tools(body),
+        bool(tools) and body.get("tool_choice") != "none",  # tools, unless the caller turned them off
         _needs_json(body),
         max_output_tokens,
         info.tier,
@@ -499,20 +499,24 @@ def difficulty(
     sample = text[:SAMPLE_CHARS]
     if words is None:
         words = _words_of(sample)
-    length = min(1.0, math.log10(1 + prompt_tokens) / 3.0)  # 10 → 0.35, 100 → 0.67, 1000 → 1
+    # (the clamps are spelled as conditionals: this runs for every request a prior scores)
+    length = math.log10(1 + prompt_tokens) / 3.0  # 10 → 0.35, 100 → 0.67, 1000 → 1
+    if length > 1.0:
+        length = 1.0
     distinct = set(words)
     hard = _hard_count(distinct)
     easy = len(_EASY_WORDS.intersection(distinct))
-    numbers = min(10, len((_ASCII_DIGITS if sample.isascii() else _DIGITS).findall(sample)))
-    questions = sample.count("?")
+    numbers = len((_ASCII_DIGITS if sample.isascii() else _DIGITS).findall(sample))
+    questions = sample.count("?") - 1
+    more_turns = turns - 1
     score = (
         0.05
         + 0.35 * length
-        + 0.1 * min(hard, 6)
-        - 0.12 * min(easy, 3)
-        + 0.01 * numbers
-        + 0.02 * min(max(questions - 1, 0), 5)
-        + 0.03 * min(max(turns - 1, 0), 5)
+        + 0.1 * (hard if hard < 6 else 6)
+        - 0.12 * (easy if easy < 3 else 3)
+        + 0.01 * (numbers if numbers < 10 else 10)
+        + 0.02 * (0 if questions < 0 else questions if questions < 5 else 5)
+        + 0.03 * (0 if more_turns < 0 else more_turns if more_turns < 5 else 5)
         + (0.05 if has_code and prompt_tokens > _CODE_MIN_TOKENS else 0.0)
     )
-    return float(min(1.0, max(0.0, score)))
+    return 1.0 if score >= 1.0 else score if score > 0.0 else 0.0

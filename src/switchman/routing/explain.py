@@ -18,18 +18,21 @@ _UNSAFE = re.compile(r"[^\x21-\x7e ]")
 
 def short_route(decision: Decision) -> str:
     """``ROUTER;MODEL;REASON`` in printable ASCII, at most :data:`SHORT_MAX` characters."""
-    parts = [decision.policy]
-    if decision.chain:
-        parts += [decision.chain[0].model, decision.chain[0].reason]
-    text = _UNSAFE.sub("?", ";".join(parts)).strip()
+    chain = decision.chain
+    text = f"{decision.policy};{chain[0].model};{chain[0].reason}" if chain else decision.policy
+    if not (text.isascii() and text.isprintable()):  # printable ASCII is what _UNSAFE keeps
+        text = _UNSAFE.sub("?", text)
+    text = text.strip()
     return text if len(text) <= SHORT_MAX else text[: SHORT_MAX - 3] + "..."
 
 
 def explain_json(decision: Decision) -> dict[str, Any]:
     """Everything the decision knows, as JSON-ready values."""
-    out: dict[str, Any] = {
+    chain = decision.chain
+    trace = decision.trace if isinstance(decision, RoutedDecision) else None
+    head: dict[str, Any] = {
         "router": decision.policy,
-        "model": decision.chain[0].model if decision.chain else None,
+        "model": chain[0].model if chain else None,
         "route": short_route(decision),
         "chain": [
             {
@@ -38,41 +41,39 @@ def explain_json(decision: Decision) -> dict[str, Any]:
                 "expected_cost_usd": c.expected_cost_usd,
                 "reason": c.reason,
             }
-            for c in decision.chain
+            for c in chain
         ],
         "features": dict(decision.features),
         "dropped": [{"model": m, "reason": r} for m, r in decision.dropped],
     }
-    trace = decision.trace if isinstance(decision, RoutedDecision) else None
-    if trace is not None:
-        a = trace.analysis
-        out.update(
+    if trace is None:
+        return head
+    a = trace.analysis
+    return {
+        **head,
+        "policy": trace.policy,
+        "target": trace.target,
+        "steps": list(trace.steps),
+        "route_scores": dict(trace.route_scores),
+        "embedder": trace.embedder,
+        "predictor": trace.predictor,
+        "language": a.computed_language,  # only when a step needed it
+        "declared": {"tier": a.tier, "latency": a.latency, "task": a.task},
+        "candidates": [
             {
-                "policy": trace.policy,
-                "target": trace.target,
-                "steps": list(trace.steps),
-                "route_scores": dict(trace.route_scores),
-                "embedder": trace.embedder,
-                "predictor": trace.predictor,
-                "language": a.computed.get("language"),  # only when a step needed it
-                "declared": {"tier": a.tier, "latency": a.latency, "task": a.task},
-                "candidates": [
-                    {
-                        "model": c.model,
-                        "tier": c.tier,
-                        "status": c.status,
-                        "reason": c.reason,
-                        "predicted_quality": c.quality,
-                        "quality_source": c.quality_source or None,
-                        "expected_cost_usd": c.cost_usd,
-                        "expected_output_tokens": c.output_tokens,
-                    }
-                    for c in trace.candidates
-                ],
-                "notes": list(trace.notes),
+                "model": c.model,
+                "tier": c.tier,
+                "status": c.status,
+                "reason": c.reason,
+                "predicted_quality": c.quality,
+                "quality_source": c.quality_source or None,
+                "expected_cost_usd": c.cost_usd,
+                "expected_output_tokens": c.output_tokens,
             }
-        )
-    return out
+            for c in trace.candidates
+        ],
+        "notes": list(trace.notes),
+    }
 
 
 def _fmt_cost(cost: float | None) -> str:

@@ -346,17 +346,17 @@ def _route_trace(
     catalog: Catalog,
     notes: tuple[str, ...],
 ) -> RouteTrace:
-    return RouteTrace(
-        router=router.name,
-        analysis=analysis,
-        policy=policy,
-        target=target,
-        steps=steps,
-        route_scores=route_scores,
-        candidates=_trace_candidates(full, chain_len, primary_reason, dropped, catalog),
-        embedder=router.embedder.model_id if router.embedder is not None else None,
-        predictor=router.config.predictor if router.predictor is not None else None,
-        notes=notes,
+    return RouteTrace(  # (positional: this runs for every request's log line)
+        router.name,
+        analysis,
+        policy,
+        target,
+        steps,
+        route_scores,
+        _trace_candidates(full, chain_len, primary_reason, dropped, catalog),
+        router.embedder.model_id if router.embedder is not None else None,
+        router.config.predictor if router.predictor is not None else None,
+        notes,
     )
 
 
