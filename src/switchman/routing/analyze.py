@@ -16,11 +16,11 @@ import dataclasses
 import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from switchman.routing.request import RequestInfo
 from switchman.routing.tokens import TokenCounter, get_token_counter
+from switchman.routing.values import value
 
 if TYPE_CHECKING:  # numpy is imported only by routers that embed (see routing/policy.py)
     import numpy as np
@@ -70,7 +70,7 @@ class _TextFeatures:
         return self.words
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Analysis:
     """What routing knows about one request (plain values; the text features are read lazily: see
     module doc)."""

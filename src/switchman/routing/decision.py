@@ -6,10 +6,12 @@ They live in their own module so that dispatch depends on these values, not on t
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
+
+from switchman.routing.values import value
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Candidate:
     """One model that could answer, with why it is in the chain."""
 
@@ -19,7 +21,7 @@ class Candidate:
     reason: str  # "rule:premium-tier", "learned:q=0.81>=0.75", "fallback", "explicit"
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Decision:
     """A ranked chain of candidates: first = primary, the rest = fallbacks in order."""
 

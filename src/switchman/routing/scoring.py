@@ -18,11 +18,11 @@ predicted output is ``max_tokens`` when smaller, else ``96 + 700 · difficulty``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from switchman.catalog import ModelEntry
 from switchman.routing.analyze import Analysis
+from switchman.routing.values import value
 
 if TYPE_CHECKING:  # numpy is imported only by routers that embed (see routing/policy.py)
     import numpy as np
@@ -47,7 +47,7 @@ class QualityPredictor(Protocol):
     ) -> dict[str, float]: ...
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Scored:
     """One candidate with what the scoring step computed for it."""
 

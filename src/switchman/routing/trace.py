@@ -10,18 +10,19 @@ whose explanation nobody reads does not pay for it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
 from switchman.routing.analyze import Analysis
 from switchman.routing.decision import Decision
+from switchman.routing.values import value
 
 __all__ = ["CandidateTrace", "RouteTrace", "RoutedDecision", "Status"]
 
 Status = Literal["primary", "fallback", "unused", "dropped"]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class CandidateTrace:
     model: str
     tier: str
@@ -33,7 +34,7 @@ class CandidateTrace:
     output_tokens: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class RouteTrace:
     router: str
     analysis: Analysis
@@ -49,7 +50,7 @@ class RouteTrace:
     notes: tuple[str, ...] = ()
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class RoutedDecision(Decision):
     #: Builds the trace (called once, on the first read of :attr:`trace`).
     build_trace: Callable[[], RouteTrace] | None = field(default=None, repr=False, compare=False)
