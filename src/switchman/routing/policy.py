@@ -33,13 +33,12 @@ from switchman.routing.request import RequestInfo
 from switchman.routing.rules import apply_target, filter_candidates, first_rules
 from switchman.routing.scoring import (
     QualityPredictor,
-    Scored,
     order,
     predicted_output_tokens,
     score_candidates,
 )
 from switchman.routing.tokens import TokenCounter, get_token_counter
-from switchman.routing.trace import CandidateTrace, RoutedDecision, RouteTrace, Status
+from switchman.routing.trace import RoutedDecision, build_route_trace
 
 if TYPE_CHECKING:  # embedders and semantic indexes (numpy) are imported only by routers that use them
     from switchman.routing.embed import Embedder
@@ -260,8 +259,10 @@ class PipelinePolicy:
         if route_scores:
             features["route_similarity"] = max(s for _, s in route_scores)
         trace = partial(
-            _route_trace,
-            self,
+            build_route_trace,
+            self.name,
+            self.embedder.model_id if self.embedder is not None else None,
+            cfg.predictor if self.predictor is not None else None,
             analysis,
             policy,
             target,
@@ -330,67 +331,6 @@ class _Narrowing:
             self.tier_goal = self.pool[0].tier_rank
         self.steps.append(label)
         self.decisive = self.decisive or then.decisive
-
-
-def _route_trace(
-    router: PipelinePolicy,
-    analysis: Analysis,
-    policy: str,
-    target: float,
-    steps: tuple[str, ...],
-    route_scores: tuple[tuple[str, float], ...],
-    full: list[Scored],
-    chain_len: int,
-    primary_reason: str,
-    dropped: list[tuple[str, str]],
-    catalog: Catalog,
-    notes: tuple[str, ...],
-) -> RouteTrace:
-    return RouteTrace(  # (positional: this runs for every request's log line)
-        router.name,
-        analysis,
-        policy,
-        target,
-        steps,
-        route_scores,
-        _trace_candidates(full, chain_len, primary_reason, dropped, catalog),
-        router.embedder.model_id if router.embedder is not None else None,
-        router.config.predictor if router.predictor is not None else None,
-        notes,
-    )
-
-
-def _trace_candidates(
-    full: list[Scored],
-    chain_len: int,
-    primary_reason: str,
-    dropped: list[tuple[str, str]],
-    catalog: Catalog,
-) -> tuple[CandidateTrace, ...]:
-    out: list[CandidateTrace] = []
-    for i, s in enumerate(full):
-        status: Status
-        if i == 0:
-            status, reason = "primary", primary_reason
-        elif i < chain_len:
-            status, reason = "fallback", "fallback"
-        else:
-            status, reason = "unused", "beyond max_fallbacks"
-        out.append(
-            CandidateTrace(
-                s.name,
-                s.entry.tier,
-                status,
-                reason,
-                round(s.quality, 4),
-                s.quality_source,
-                s.cost_usd,
-                s.output_tokens,
-            )
-        )
-    for model, why in dropped:
-        out.append(CandidateTrace(model, catalog[model].tier, "dropped", why))
-    return tuple(out)
 
 
 def explicit_decision(

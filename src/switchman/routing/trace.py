@@ -13,11 +13,13 @@ from collections.abc import Callable
 from dataclasses import field
 from typing import Literal
 
+from switchman.catalog import Catalog
 from switchman.routing.analyze import Analysis
 from switchman.routing.decision import Decision
+from switchman.routing.scoring import Scored
 from switchman.routing.values import value
 
-__all__ = ["CandidateTrace", "RouteTrace", "RoutedDecision", "Status"]
+__all__ = ["CandidateTrace", "RouteTrace", "RoutedDecision", "Status", "build_route_trace"]
 
 Status = Literal["primary", "fallback", "unused", "dropped"]
 
@@ -63,3 +65,68 @@ class RoutedDecision(Decision):
             trace = self.build_trace()
             object.__setattr__(self, "_trace", trace)  # a cache of a value derived from the fields
         return trace
+
+
+def build_route_trace(
+    router: str,
+    embedder: str | None,
+    predictor: str | None,
+    analysis: Analysis,
+    policy: str,
+    target: float,
+    steps: tuple[str, ...],
+    route_scores: tuple[tuple[str, float], ...],
+    full: list[Scored],
+    chain_len: int,
+    primary_reason: str,
+    dropped: list[tuple[str, str]],
+    catalog: Catalog,
+    notes: tuple[str, ...],
+) -> RouteTrace:
+    """The trace of a pipeline run: ``full`` is every scored candidate best-first, the first
+    ``chain_len`` of them in the chain (what ``RoutedDecision.build_trace`` calls)."""
+    return RouteTrace(  # (positional: this runs for every request's log line)
+        router,
+        analysis,
+        policy,
+        target,
+        steps,
+        route_scores,
+        _trace_candidates(full, chain_len, primary_reason, dropped, catalog),
+        embedder,
+        predictor,
+        notes,
+    )
+
+
+def _trace_candidates(
+    full: list[Scored],
+    chain_len: int,
+    primary_reason: str,
+    dropped: list[tuple[str, str]],
+    catalog: Catalog,
+) -> tuple[CandidateTrace, ...]:
+    out: list[CandidateTrace] = []
+    for i, s in enumerate(full):
+        status: Status
+        if i == 0:
+            status, reason = "primary", primary_reason
+        elif i < chain_len:
+            status, reason = "fallback", "fallback"
+        else:
+            status, reason = "unused", "beyond max_fallbacks"
+        out.append(
+            CandidateTrace(
+                s.name,
+                s.entry.tier,
+                status,
+                reason,
+                round(s.quality, 4),
+                s.quality_source,
+                s.cost_usd,
+                s.output_tokens,
+            )
+        )
+    for model, why in dropped:
+        out.append(CandidateTrace(model, catalog[model].tier, "dropped", why))
+    return tuple(out)
