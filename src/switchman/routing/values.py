@@ -12,9 +12,7 @@ assignment to a field, as for ``frozen=True``) and hashable like frozen dataclas
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TypeVar
-
-from typing_extensions import dataclass_transform
+from typing import TypeVar, dataclass_transform
 
 __all__ = ["value"]
 
