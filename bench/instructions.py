@@ -52,8 +52,8 @@ def wait(port: int, timeout: float = 120.0) -> None:
     raise SystemExit(f"nothing listening on {port}")
 
 
-def load(port: int, n: int, conc: int, stream: bool) -> int:
-    body = json.dumps({**BODY, "stream": stream})
+def load(port: int, n: int, conc: int, stream: bool, model: str) -> int:
+    body = json.dumps({**BODY, "model": model, "stream": stream})
     spec = {
         "host": "127.0.0.1",
         "port": port,
@@ -91,10 +91,10 @@ def measure(name: str, src: str, config: str, sim_port: int, args: argparse.Name
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=ROOT)
     try:
         wait(port)
-        load(port, 200, args.conc, args.stream)
+        load(port, 200, args.conc, args.stream, args.model)
         time.sleep(1.5)
         subprocess.run(["callgrind_control", "-i", "on", str(proc.pid)], capture_output=True, check=False)
-        ok = load(port, args.n, args.conc, args.stream)
+        ok = load(port, args.n, args.conc, args.stream, args.model)
         time.sleep(1.5)  # the ledger writer and the log flush run for these requests
         subprocess.run(["callgrind_control", "-i", "off", str(proc.pid)], capture_output=True, check=False)
         subprocess.run(["callgrind_control", "-d", str(proc.pid)], capture_output=True, check=False)
@@ -117,6 +117,7 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=500)
     ap.add_argument("--conc", type=int, default=16)
     ap.add_argument("--stream", action="store_true")
+    ap.add_argument("--model", default="switchman/fixed", help="model or router the requests name")
     args = ap.parse_args()
     sim_port = free_port()
     sim = subprocess.Popen(
