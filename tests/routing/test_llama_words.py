@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -88,3 +89,19 @@ def test_wordllama_embedder_equals_wordllama_mean_pooling() -> None:
     np.testing.assert_allclose(ours, theirs, atol=1e-6)
     one_by_one = np.concatenate([embedder.embed([t]) for t in texts])  # the per-request path
     np.testing.assert_allclose(one_by_one, theirs, atol=1e-6)
+
+
+def test_ids_equal_the_bundled_tokenizer_on_real_prompts(reference: Tokenizer) -> None:
+    """The LLMRouter test questions and up to 1,500 RouterArena questions (../shared/data)."""
+    data = Path(__file__).resolve().parents[2].parent / "shared" / "data"
+    llmrouter = data / "llmrouter-9models" / "data" / "dcrouter_preprocessed" / "test.json"
+    arena = data / "routerarena-2models" / "cached_results" / "gemini-2.0-flash-001.jsonl"
+    if not llmrouter.exists() or not arena.exists():
+        pytest.skip("../shared/data is not present")
+    prompts = [row["question"] for row in json.loads(llmrouter.read_text())]
+    with arena.open() as fh:
+        prompts += [json.loads(line)["question"] for _, line in zip(range(1500), fh, strict=False)]
+    assert len(prompts) > 1000
+    words = WordTokenizer(TOKENIZER.read_text(encoding="utf-8"), prewarm=True)
+    for text in prompts:
+        assert words.ids(text) == reference.encode(text, add_special_tokens=False).ids, text[:200]
