@@ -102,12 +102,19 @@ def info_line(logger: logging.Logger, msg: str, fields: dict[str, Any]) -> None:
     """``logger.info(msg, extra=fields)``, as the same JSON line, without a ``LogRecord``.
 
     For the per-request line: when :func:`setup_logging`'s batching handler is the root's only handler
-    (and ``logger`` has none of its own), the line is built here and handed to it (a LogRecord, the
-    handler chain and the formatter's pass over the record cost ~8 µs a request). Otherwise (tests,
-    embedding apps with their own logging) it goes through ``logger.info`` unchanged.
+    (and neither ``logger`` nor it has filters or other handlers), the line is built here and handed to
+    it (a LogRecord, the handler chain and the formatter's pass over the record cost ~8 µs a request).
+    Otherwise (tests, embedding apps with their own logging) it goes through ``logger.info`` unchanged.
     """
     h = _batching
-    if h is None or logger.handlers or logging.root.handlers != [h] or not logger.isEnabledFor(logging.INFO):
+    if (
+        h is None
+        or logger.handlers
+        or logger.filters
+        or h.filters
+        or logging.root.handlers != [h]
+        or not logger.isEnabledFor(logging.INFO)
+    ):
         logger.info(msg, extra=fields)
         return
     now = time.time()
