@@ -15,7 +15,6 @@ from switchman.errors import EmbedderUnavailable
 from switchman.routing.analyze import embed_text
 from switchman.routing.embed import MiniLMEmbedder, embed_one, get_embedder, l2_normalise
 from switchman.routing.minilm_graph import build_minilm_graph
-from switchman.routing.minilm_onnx import default_cache_dir
 
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnx")
@@ -155,13 +154,3 @@ def test_falls_back_to_numpy_without_onnxruntime(monkeypatch: pytest.MonkeyPatch
     assert emb.model_id == "sentence-transformers/all-MiniLM-L6-v2"
     with pytest.raises(EmbedderUnavailable):
         MiniLMEmbedder(backend="onnx")
-
-
-def test_cache_dir_follows_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.delenv("SWITCHMAN_CACHE_DIR", raising=False)
-    monkeypatch.delenv("XDG_CACHE_HOME", raising=False)
-    assert default_cache_dir() == Path.home() / ".cache" / "switchman"
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert default_cache_dir() == tmp_path / "xdg" / "switchman"
-    monkeypatch.setenv("SWITCHMAN_CACHE_DIR", str(tmp_path / "mine"))
-    assert default_cache_dir() == tmp_path / "mine"

@@ -49,13 +49,8 @@ def onnx_available() -> bool:
 
 
 def default_cache_dir() -> Path:
-    """Where built models are kept between processes: ``$SWITCHMAN_CACHE_DIR`` when set, else
-    ``$XDG_CACHE_HOME/switchman``, else ``~/.cache/switchman`` (read when a router loads its model)."""
-    explicit = os.environ.get("SWITCHMAN_CACHE_DIR")
-    if explicit:
-        return Path(explicit)
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    return (Path(xdg) if xdg else Path.home() / ".cache") / "switchman"
+    """``~/.cache/switchman``: where built models are kept between processes."""
+    return Path.home() / ".cache" / "switchman"
 
 
 def cache_key(weights_file: Path) -> str:
