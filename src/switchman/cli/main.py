@@ -13,12 +13,15 @@ from switchman.cli.report import db_group, report
 from switchman.cli.route import route, routes_group
 from switchman.cli.serve import serve
 from switchman.cli.sim import sim
+from switchman.config.load import model_cache_dir
+from switchman.routing.model_cache import set_model_cache_dir
 
 
 @click.group()
 @click.version_option(__version__, prog_name="switchman")
 def cli() -> None:
     """switchman: an OpenAI-compatible gateway that routes each request to the cheapest good-enough model."""
+    set_model_cache_dir(model_cache_dir())
 
 
 cli.add_command(serve)

@@ -28,6 +28,17 @@ def environ() -> Mapping[str, str]:
     return os.environ
 
 
+def model_cache_dir(env: Mapping[str, str] | None = None) -> Path | None:
+    """Where routing keeps models it builds (``$SWITCHMAN_CACHE_DIR``, else ``$XDG_CACHE_HOME/switchman``);
+    None: routing's default, ``~/.cache/switchman``."""
+    env = environ() if env is None else env
+    if env.get("SWITCHMAN_CACHE_DIR"):
+        return Path(env["SWITCHMAN_CACHE_DIR"])
+    if env.get("XDG_CACHE_HOME"):
+        return Path(env["XDG_CACHE_HOME"]) / "switchman"
+    return None
+
+
 def load_config(path: str | Path | None, env: Mapping[str, str] | None = None) -> Config:
     """Load and validate ``path``; ``None`` gives the built-in starter config."""
     env = environ() if env is None else env

@@ -27,6 +27,7 @@ import numpy as np
 import numpy.typing as npt
 
 from switchman.errors import EmbedderUnavailable
+from switchman.routing.model_cache import model_cache_dir
 
 __all__ = ["BUILDER_VERSION", "OnnxMiniLM", "default_cache_dir", "int8_model", "onnx_available"]
 
@@ -49,8 +50,9 @@ def onnx_available() -> bool:
 
 
 def default_cache_dir() -> Path:
-    """``~/.cache/switchman``: where built models are kept between processes."""
-    return Path.home() / ".cache" / "switchman"
+    """Where built models are kept between processes (``routing/model_cache.py``; by default
+    ``~/.cache/switchman``)."""
+    return model_cache_dir()
 
 
 def cache_key(weights_file: Path) -> str:
