@@ -66,7 +66,7 @@ class PreparedInsert:
         self.sql = str(compiled)
         self.positional = bool(compiled.positional)
         order = tuple(compiled.positiontup or ()) if self.positional else COLUMNS
-        if tuple(c.name for c in calls.columns) != COLUMNS or sorted(order) != sorted(COLUMNS):
+        if sorted(order) != sorted(COLUMNS):
             raise ValueError(f"the ledger INSERT's parameters do not match rows.COLUMNS: {order}")
         #: What booleans are bound as (see :func:`~switchman.ledger.rows.to_values`).
         self.flags: Flags = INTS if engine.dialect.name == "sqlite" else BOOLS

@@ -15,43 +15,15 @@ from collections.abc import Mapping
 from typing import Any
 
 import orjson
+from sqlalchemy import JSON, Boolean
 
+from switchman.ledger.tables import calls
 from switchman.records import Attempt, CallRecord
 
-#: The ``calls`` columns in table order: the order of :func:`to_values` (checked against the table by
-#: :class:`~switchman.ledger.insert.PreparedInsert`).
-COLUMNS: tuple[str, ...] = (
-    "id",
-    "ts",
-    "key_id",
-    "tenant",
-    "requested_model",
-    "router",
-    "route",
-    "model",
-    "stream",
-    "status",
-    "error",
-    "truncated",
-    "cache_hit",
-    "input_tokens",
-    "output_tokens",
-    "cached_tokens",
-    "usage_estimated",
-    "cost_usd",
-    "baseline_cost_usd",
-    "latency_ms",
-    "ttft_ms",
-    "n_attempts",
-    "fallback",
-    "chain",
-    "attempts",
-    "feedback",
-    "prompt_body",
-    "response_body",
-)
-JSON_COLUMNS = frozenset({"chain", "attempts"})
-FLAG_COLUMNS = frozenset({"stream", "truncated", "cache_hit", "usage_estimated", "fallback"})
+#: The ``calls`` columns in table order: the order of :func:`to_values`.
+COLUMNS: tuple[str, ...] = tuple(str(c.name) for c in calls.columns)  # plain str: orjson keys
+JSON_COLUMNS = frozenset(str(c.name) for c in calls.columns if isinstance(c.type, JSON))
+FLAG_COLUMNS = frozenset(str(c.name) for c in calls.columns if isinstance(c.type, Boolean))
 
 #: How booleans are bound: as Python bools, or as the ints 0/1.
 Flags = tuple[Any, Any]

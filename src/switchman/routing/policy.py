@@ -33,6 +33,7 @@ from switchman.routing.request import RequestInfo
 from switchman.routing.rules import apply_target, filter_candidates, first_rules
 from switchman.routing.scoring import (
     QualityPredictor,
+    Scored,
     order,
     predicted_output_tokens,
     score_candidates,
@@ -223,23 +224,14 @@ class PipelinePolicy:
         predicted = None
         if self.predictor is not None and analysis.embedding is not None:
             predicted = self.predictor.predict(analysis.embedding, analysis.features(complete=True))
-        ranked, why = order(
-            score_candidates(pool, analysis, prep.n_tiers, predicted, cfg.expected_output_tokens),
-            policy,
-            target,
-            self.cost_weight,
-            cfg.models,
-            prep.positions,
-        )
+
+        def rank(entries: Sequence[ModelEntry]) -> tuple[list[Scored], str]:
+            scored = score_candidates(entries, analysis, prep.n_tiers, predicted, cfg.expected_output_tokens)
+            return order(scored, policy, target, self.cost_weight, cfg.models, prep.positions)
+
+        ranked, why = rank(pool)
         if rest:
-            ranked_rest, _ = order(
-                score_candidates(rest, analysis, prep.n_tiers, predicted, cfg.expected_output_tokens),
-                policy,
-                target,
-                self.cost_weight,
-                cfg.models,
-                prep.positions,
-            )
+            ranked_rest, _ = rank(rest)
             if tier_goal is not None:
                 goal = tier_goal
                 ranked_rest.sort(key=lambda s: (abs(s.entry.tier_rank - goal), -s.entry.tier_rank))
