@@ -8,7 +8,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping
 
-import aiohttp
 import orjson
 
 from switchman.config.model import ProviderConfig
@@ -16,6 +15,7 @@ from switchman.errors import UpstreamBadResponse
 from switchman.providers.anthropic_request import messages_request
 from switchman.providers.anthropic_response import StreamTranslator, chat_response
 from switchman.providers.base import HTTPProviderBase, loads_object
+from switchman.providers.http1 import Response
 from switchman.wire import JSON, ChatChunk, ChatRequest, ChatResponse
 
 ANTHROPIC_VERSION = "2023-06-01"
@@ -52,33 +52,31 @@ class AnthropicProvider(HTTPProviderBase):
 
     async def complete(self, req: ChatRequest, *, model: str, timeout: float) -> ChatResponse:
         body = self.request_body(req, model, stream=False)
-        with self.transport_errors(stream=False):
-            async with self.post(orjson.dumps(body), timeout) as resp:
-                raw = await resp.read()
-                if resp.status >= 400:
-                    raise self.error_from_status(resp.status, raw, resp.headers)
+        async with self.post(orjson.dumps(body), timeout) as resp:
+            raw = await resp.read()
+            if resp.status >= 400:
+                raise self.error_from_status(resp.status, raw, resp.headers)
         return chat_response(loads_object(raw, self.name), self.name)
 
     async def stream(self, req: ChatRequest, *, model: str, timeout: float) -> AsyncIterator[ChatChunk]:
         body = self.request_body(req, model, stream=True)
         translator = StreamTranslator(self.name, self.redact)
-        with self.transport_errors(stream=True):
-            async with self.post(orjson.dumps(body), timeout) as resp:
-                if resp.status >= 400:
-                    raise self.error_from_status(resp.status, await resp.read(), resp.headers)
-                async for payload in sse_data(resp.content):
-                    for chunk in translator.feed(loads_object(payload, self.name)):
-                        yield chunk
-                    if translator.finished:
-                        return
+        async with self.post(orjson.dumps(body), timeout, stream=True) as resp:
+            if resp.status >= 400:
+                raise self.error_from_status(resp.status, await resp.read(), resp.headers)
+            async for payload in sse_data(resp):
+                for chunk in translator.feed(loads_object(payload, self.name)):
+                    yield chunk
+                if translator.finished:
+                    return
         raise UpstreamBadResponse(f"{self.name}: stream ended before message_stop", provider=self.name)
 
 
-async def sse_data(content: aiohttp.StreamReader) -> AsyncIterator[bytes]:
+async def sse_data(content: Response) -> AsyncIterator[bytes]:
     """The ``data`` of each server-sent event (multi-line data joined with newlines).
 
-    Reads whatever arrives and splits lines itself: aiohttp's line iterator refuses long lines (over 128 kB
-    in 3.13, 512 kB in 3.14), and one event (a large tool input or server-tool result) may be longer.
+    Reads whatever arrives and splits lines itself, so one event may be of any length (a large tool input or
+    server-tool result).
     """
     buf = bytearray()
     data: list[bytes] = []

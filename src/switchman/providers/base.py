@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import asyncio
-import functools
-import math
 from collections.abc import AsyncIterator, Iterable
 from typing import Any, Protocol
+from urllib.parse import urlencode
 
-import aiohttp
 import orjson
-from multidict import CIMultiDict
-from yarl import URL
 
 from switchman.config.model import ProviderConfig
 from switchman.errors import (
@@ -19,12 +14,12 @@ from switchman.errors import (
     UpstreamAuthError,
     UpstreamBadResponse,
     UpstreamClientError,
-    UpstreamConnectionError,
     UpstreamError,
     UpstreamRateLimited,
     UpstreamServerError,
     UpstreamTimeout,
 )
+from switchman.providers.http1 import Endpoint, Exchange
 from switchman.wire import ChatChunk, ChatRequest, ChatResponse
 
 _MAX_MESSAGE = 500
@@ -43,18 +38,13 @@ class Provider(Protocol):
     async def aclose(self) -> None: ...
 
 
-@functools.lru_cache(maxsize=256)
-def _timeout(total: float, connect: float, first_byte: float) -> aiohttp.ClientTimeout:
-    return aiohttp.ClientTimeout(total=total, connect=min(connect, total), sock_read=min(first_byte, total))
-
-
 class HTTPProviderBase:
-    """Pooled aiohttp session (created lazily, inside the running loop) and shared helpers."""
+    """The provider's upstream endpoint (a pool of keep-alive connections, ``providers/http1.py``) and the
+    helpers every HTTP provider shares."""
 
     def __init__(self, name: str, config: ProviderConfig) -> None:
         self.name = name
         self.config = config
-        self._session: aiohttp.ClientSession | None = None
         self._secrets = [s for s in self._secret_values() if s]
 
     def _secret_values(self) -> Iterable[str]:
@@ -63,40 +53,26 @@ class HTTPProviderBase:
         for v in self.config.headers.values():
             yield v.get_secret_value()
 
-    @property
-    def session(self) -> aiohttp.ClientSession:
-        if self._session is None or self._session.closed:
-            connector = aiohttp.TCPConnector(
-                limit=self.config.max_connections, limit_per_host=0, keepalive_timeout=30, ttl_dns_cache=300
-            )
-            self._session = aiohttp.ClientSession(
-                connector=connector, json_serialize=lambda o: orjson.dumps(o).decode(), auto_decompress=True
-            )
-        return self._session
-
     def init_endpoint(self, url: str, headers: dict[str, str]) -> None:
-        """The one URL this provider posts to, its own headers plus the configured extra headers and query.
-
-        URL, query and headers are built once here (per request they would cost aiohttp a URL parse and
-        a header copy, ~10 µs).
-        """
+        """The one URL this provider posts to, with its own headers plus the configured extra headers and
+        query, written into the request head once."""
         for k, v in self.config.headers.items():
             headers[k.lower()] = v.get_secret_value()
-        self.url = URL(url).update_query(dict(self.config.query)) if self.config.query else URL(url)
-        self.headers = CIMultiDict(headers)
-
-    def post(self, body: bytes, timeout: float) -> aiohttp.client._RequestContextManager:
-        timeouts = self.client_timeout(timeout)
-        return self.session.post(self.url, data=body, headers=self.headers, timeout=timeouts)
-
-    def transport_errors(self, *, stream: bool) -> _TransportErrors:
-        """Turn timeouts and connection failures inside the block into the project's upstream errors."""
-        return _TransportErrors(self.name, stream)
-
-    def client_timeout(self, total: float) -> aiohttp.ClientTimeout:
-        """The attempt's timeouts; ``total`` is rounded up to 0.1 s so that the object can be reused."""
+        if self.config.query:
+            url += ("&" if "?" in url else "?") + urlencode(dict(self.config.query))
         c = self.config
-        return _timeout(math.ceil(total * 10) / 10, c.connect_timeout_s, c.first_byte_timeout_s)
+        self.endpoint = Endpoint(
+            self.name,
+            url,
+            headers,
+            max_connections=c.max_connections,
+            connect_timeout=c.connect_timeout_s,
+            read_timeout=c.first_byte_timeout_s,
+        )
+
+    def post(self, body: bytes, timeout: float, *, stream: bool = False) -> Exchange:
+        """``async with self.post(body, timeout) as resp`` (see :meth:`Endpoint.post`)."""
+        return self.endpoint.post(body, timeout, stream=stream)
 
     def redact(self, text: str) -> str:
         for s in self._secrets:
@@ -105,8 +81,7 @@ class HTTPProviderBase:
         return text[:_MAX_MESSAGE]
 
     async def aclose(self) -> None:
-        if self._session is not None and not self._session.closed:
-            await self._session.close()
+        await self.endpoint.aclose()
 
     def error_from_status(self, status: int, body: bytes, headers: Any) -> UpstreamError:
         """Map an upstream HTTP error answer to the project's error type."""
@@ -138,31 +113,6 @@ class HTTPProviderBase:
                 code="upstream_auth",
             )
         return UpstreamClientError(text, provider=self.name, upstream_status=status, code=code)
-
-
-class _TransportErrors:
-    """The context manager of :meth:`HTTPProviderBase.transport_errors` (a class: ~1 µs cheaper per
-    request than a generator-based ``contextlib.contextmanager``)."""
-
-    __slots__ = ("provider", "stream")
-
-    def __init__(self, provider: str, stream: bool) -> None:
-        self.provider, self.stream = provider, stream
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None, tb: Any) -> None:
-        if kind is None:
-            return
-        if issubclass(kind, TIMEOUT_EXCEPTIONS):
-            what = "stream stalled" if self.stream else "no complete answer in time"
-            raise timeout_error(self.provider, what) from None
-        if issubclass(kind, aiohttp.ClientError):
-            what = "stream connection failed" if self.stream else "connection failed"
-            raise UpstreamConnectionError(
-                f"{self.provider}: {what}: {kind.__name__}", provider=self.provider
-            ) from None
 
 
 def parse_retry_after(value: str | None) -> float | None:
@@ -213,6 +163,3 @@ def loads_object(raw: bytes, provider: str) -> dict[str, Any]:
 
 def timeout_error(provider: str, what: str) -> UpstreamTimeout:
     return UpstreamTimeout(f"{provider}: upstream timed out ({what})", provider=provider)
-
-
-TIMEOUT_EXCEPTIONS = (asyncio.TimeoutError, aiohttp.ServerTimeoutError)

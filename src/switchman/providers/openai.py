@@ -28,46 +28,44 @@ class OpenAIProvider(HTTPProviderBase):
 
     async def complete(self, req: ChatRequest, *, model: str, timeout: float) -> ChatResponse:
         body = orjson.dumps(req.upstream_body(model, stream=False))
-        with self.transport_errors(stream=False):
-            async with self.post(body, timeout) as resp:
-                raw = await resp.read()
-                if resp.status >= 400:
-                    raise self.error_from_status(resp.status, raw, resp.headers)
+        async with self.post(body, timeout) as resp:
+            raw = await resp.read()
+            if resp.status >= 400:
+                raise self.error_from_status(resp.status, raw, resp.headers)
         return response_from_json(loads_object(raw, self.name))
 
     async def stream(self, req: ChatRequest, *, model: str, timeout: float) -> AsyncIterator[ChatChunk]:
         body = orjson.dumps(req.upstream_body(model, stream=True))
         finished = False
-        with self.transport_errors(stream=True):
-            async with self.post(body, timeout) as resp:
-                if resp.status >= 400:
-                    raise self.error_from_status(resp.status, await resp.read(), resp.headers)
-                # Read whatever has arrived and split it into lines ourselves (cheaper than readline per
-                # line); chunks received together are flagged so the server can write them together.
-                buf = bytearray()
-                eof = False
-                while not eof:
-                    data = await resp.content.readany()
-                    if data:
-                        buf += data
-                        end = buf.rfind(b"\n") + 1
-                    else:  # end of body: a last line may lack its newline
-                        eof, end = True, len(buf)
-                    if not end:
-                        continue
-                    payloads = _data_payloads(bytes(buf[:end]))
-                    del buf[:end]
-                    last = len(payloads) - 1
-                    for i, payload in enumerate(payloads):
-                        if payload == _DONE:
-                            return
-                        chunk = chunk_from_json(loads_object(payload, self.name))
-                        chunk.more_buffered = i < last
-                        if chunk.has_choices and any(
-                            isinstance(c, dict) and c.get("finish_reason") for c in chunk.data["choices"]
-                        ):
-                            finished = True
-                        yield chunk
+        async with self.post(body, timeout, stream=True) as resp:
+            if resp.status >= 400:
+                raise self.error_from_status(resp.status, await resp.read(), resp.headers)
+            # Read whatever has arrived and split it into lines ourselves (cheaper than readline per
+            # line); chunks received together are flagged so the server can write them together.
+            buf = bytearray()
+            eof = False
+            while not eof:
+                data = await resp.readany()
+                if data:
+                    buf += data
+                    end = buf.rfind(b"\n") + 1
+                else:  # end of body: a last line may lack its newline
+                    eof, end = True, len(buf)
+                if not end:
+                    continue
+                payloads = _data_payloads(bytes(buf[:end]))
+                del buf[:end]
+                last = len(payloads) - 1
+                for i, payload in enumerate(payloads):
+                    if payload == _DONE:
+                        return
+                    chunk = chunk_from_json(loads_object(payload, self.name))
+                    chunk.more_buffered = i < last
+                    if chunk.has_choices and any(
+                        isinstance(c, dict) and c.get("finish_reason") for c in chunk.data["choices"]
+                    ):
+                        finished = True
+                    yield chunk
         if not finished:
             raise UpstreamBadResponse(f"{self.name}: stream ended before it finished", provider=self.name)
 
