@@ -190,12 +190,13 @@ class Response:
     """The answer of one exchange: ``status``, ``headers`` (lower-case names), then the body by
     :meth:`read` (all of it) or :meth:`readany` (what has arrived; ``b""`` at the end)."""
 
-    __slots__ = ("_conn", "_deadline", "_decoder", "_stream", "headers", "status")
+    __slots__ = ("_conn", "_deadline", "_decoded", "_decoder", "_stream", "headers", "status")
 
     def __init__(self, conn: _Conn, deadline: float, stream: bool) -> None:
         self._conn = conn
         self._deadline = deadline
         self._stream = stream
+        self._decoded = 0
         self.status = conn.status
         self.headers = conn.headers
         encoding = conn.headers.get("content-encoding", "identity").strip().lower()
@@ -229,15 +230,20 @@ class Response:
     def _decode(self, data: bytes, *, final: bool) -> bytes:
         if self._decoder is None:
             return data
+        room = MAX_BODY_BYTES - self._decoded
         try:
-            out: bytes = self._decoder.decompress(data, MAX_BODY_BYTES)
-            if final:
+            out: bytes = self._decoder.decompress(data, room + 1)  # more than room: over the limit
+            if final and len(out) <= room:
                 out += self._decoder.flush()
         except zlib.error:
             self._conn.close()
             provider = self._conn.endpoint.provider
             what = f"{provider}: upstream body is not valid gzip"
             raise UpstreamBadResponse(what, provider=provider) from None
+        self._decoded += len(out)
+        if self._decoded > MAX_BODY_BYTES:
+            self._conn.close()
+            raise self._conn.endpoint._lost(False, f"answer over {MAX_BODY_BYTES} bytes")
         return out
 
 
@@ -255,6 +261,7 @@ class Exchange:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + self._timeout
         conn = self._conn = await ep._acquire(loop, deadline, self._stream)
+        conn.parked = False
         body = self._body
         try:
             conn.transport.write(b"%b%d\r\n\r\n%b" % (ep._head, len(body), body))
@@ -271,6 +278,10 @@ class Exchange:
         if conn is not None:
             self._conn = None
             self._endpoint._release(conn, asyncio.get_running_loop(), clean=kind is None)
+
+
+class _AnswerAfterAnswer(Exception):
+    """Raised in the parser's callback to stop it at an answer that no request asked for."""
 
 
 def _expire(waiter: asyncio.Future[Any]) -> None:
@@ -293,6 +304,7 @@ class _Conn(asyncio.Protocol):
         self.failure: Exception | None = None
         self._paused = False
         self._draining: asyncio.TimerHandle | None = None
+        self.parked = False
         self._new_message()
 
     def _new_message(self) -> None:
@@ -313,6 +325,7 @@ class _Conn(asyncio.Protocol):
         self._new_message()
         self.failure = None
         self.idle_since = now
+        self.parked = True
 
     def drain(self, timer: asyncio.TimerHandle) -> None:
         """Read the rest of the answer without keeping it, then go back to the pool (``timer`` closes
@@ -372,8 +385,8 @@ class _Conn(asyncio.Protocol):
         self.transport = cast(asyncio.Transport, transport)  # uvloop's transports do not subclass it
 
     def data_received(self, data: bytes) -> None:
-        if self.finished:  # bytes after a complete answer: the connection cannot be trusted again
-            self.keep_alive = False
+        if self.finished or self.parked:  # bytes after a complete answer or that answer no request:
+            self.keep_alive = False  # the connection cannot be trusted again
             self.close()
             return
         try:
@@ -381,7 +394,11 @@ class _Conn(asyncio.Protocol):
         except httptools.HttpParserUpgrade:
             self._fail(self.endpoint._lost(False, "upstream switched protocols"))
         except httptools.HttpParserError as exc:
-            self._fail(self.endpoint._lost(False, f"malformed HTTP answer ({type(exc).__name__})"))
+            if self.finished or self.parked:  # the answer is whole; what came behind it is not trusted
+                self.keep_alive = False
+                self.close()
+            else:
+                self._fail(self.endpoint._lost(False, f"malformed HTTP answer ({type(exc).__name__})"))
 
     def connection_lost(self, exc: Exception | None) -> None:
         if self._draining is not None:
@@ -400,6 +417,8 @@ class _Conn(asyncio.Protocol):
     # -- httptools callbacks ---------------------------------------------------------------------------
 
     def on_message_begin(self) -> None:
+        if self.finished or self.parked:  # another answer in the bytes that ended this one: stop parsing
+            raise _AnswerAfterAnswer
         self._new_message()
 
     def on_header(self, name: bytes, value: bytes) -> None:
