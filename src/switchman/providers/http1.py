@@ -143,6 +143,10 @@ class Endpoint:
         except BaseException:
             self._forget()
             raise
+        if conn.lost:  # closed before this task resumed: its connection_lost() did not count it
+            self._forget()
+        else:
+            conn.counted = True  # from now on its connection_lost() gives the slot back
         return conn
 
     def _release(self, conn: _Conn, loop: asyncio.AbstractEventLoop, clean: bool) -> None:
@@ -299,6 +303,9 @@ class _Conn(asyncio.Protocol):
         self.endpoint = endpoint
         self.parser = httptools.HttpResponseParser(self)
         self.lost = False
+        #: Whether this connection holds one of the endpoint's ``_open`` slots (set once ``_connect``
+        #: returned it; before that, a failed connect gives the slot back itself).
+        self.counted = False
         self.idle_since = 0.0
         self._waiter: asyncio.Future[None] | None = None
         self.failure: Exception | None = None
@@ -412,7 +419,9 @@ class _Conn(asyncio.Protocol):
         elif not self.finished:
             what = "connection closed before the answer ended" if self.received else "connection closed"
             self._fail(self.endpoint._lost(False, what))
-        self.endpoint._forget()
+        if self.counted:
+            self.counted = False
+            self.endpoint._forget()
 
     # -- httptools callbacks ---------------------------------------------------------------------------
 
