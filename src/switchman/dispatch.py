@@ -105,7 +105,8 @@ class Dispatcher:
         async def call(dep: Deployment, timeout: float) -> tuple[ChatChunk, AsyncIterator[ChatChunk]]:
             agen = self.providers[dep.provider].stream(req, model=dep.upstream, timeout=timeout).__aiter__()
             try:
-                first = await asyncio.wait_for(agen.__anext__(), timeout)
+                async with asyncio.timeout(timeout):  # a timer on this task (wait_for would add a task)
+                    first = await agen.__anext__()
             except StopAsyncIteration:
                 raise UpstreamError(f"{dep.provider}: empty stream", provider=dep.provider) from None
             except TimeoutError:
