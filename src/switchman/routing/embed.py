@@ -18,6 +18,10 @@ Backends (``get_embedder(name)`` accepts the short name or the ``model_id``):
 ``minilm@N`` the same model with an ``N``-token window (``model_id`` ``...-L6-v2@N``): the text is cut to
              its first ``N`` tokens ([CLS] and [SEP] included), so the cost is bounded by ``N``; shorter
              windows are faster and route worse (docs/benchmarks.md, "Decision latency").
+``minilm@H+T`` a head+tail window (``model_id`` ``...-L6-v2@H+T``): the first ``H`` tokens ([CLS] included)
+             and the last ``T`` tokens ([SEP] included) of the text, joined as one ``H+T``-token sequence;
+             a text of at most ``H+T`` tokens is embedded exactly as by ``minilm``. Costs what ``minilm@N``
+             costs for ``N = H+T``.
 
 Nothing heavy happens at import: weights are read on the first :func:`get_embedder` call for a name and
 the instance is cached for the life of the process (thread-safe). Embedding is pure CPU work.
@@ -198,7 +202,9 @@ class MiniLMEmbedder:
     """sentence-transformers/all-MiniLM-L6-v2: BERT (6 layers, 384-d, 12 heads), mean pooling, L2 norm.
 
     ``max_tokens`` is the window (the default 256 keeps the published model's behaviour and ``model_id``;
-    another window gets ``model_id`` ``<id>@<max_tokens>``). ``backend``: ``auto`` (int8 ONNX Runtime when
+    another window gets ``model_id`` ``<id>@<max_tokens>``). ``tail_tokens`` ``T`` makes it a head+tail
+    window: the first ``max_tokens - T`` and the last ``T`` tokens of a longer text, [CLS] and [SEP] included
+    (``model_id`` ``<id>@<H>+<T>``). ``backend``: ``auto`` (int8 ONNX Runtime when
     ``onnx`` and ``onnxruntime`` import, else numpy), ``onnx`` or ``numpy``. ``cache_dir`` is where the
     int8 model is kept (default ``~/.cache/switchman``).
     """
@@ -216,9 +222,15 @@ class MiniLMEmbedder:
         self,
         max_tokens: int = default_tokens,
         batch_size: int = 16,
+        tail_tokens: int | None = None,
         backend: str = "auto",
         cache_dir: Path | None = None,
     ) -> None:
+        if tail_tokens is not None and not 1 <= tail_tokens < max_tokens:
+            head = max_tokens - tail_tokens
+            raise EmbedderUnavailable(
+                f"a MiniLM head+tail window needs at least 1 head and 1 tail token, not {head}+{tail_tokens}"
+            )
         if not 8 <= max_tokens <= 512:
             raise EmbedderUnavailable(f"MiniLM window must be 8..512 tokens, not {max_tokens}")
         if backend not in ("auto", "onnx", "numpy"):
@@ -246,9 +258,20 @@ class MiniLMEmbedder:
         except (OSError, ValueError) as exc:
             raise EmbedderUnavailable(f"cannot load all-MiniLM-L6-v2 from {model_dir}: {exc}") from exc
         self.max_tokens = max_tokens
-        self.model_id = self.base_id if max_tokens == self.default_tokens else f"{self.base_id}@{max_tokens}"
+        self.tail_tokens = tail_tokens
+        if tail_tokens is not None:
+            self.model_id = f"{self.base_id}@{max_tokens - tail_tokens}+{tail_tokens}"
+            tokenizer.no_truncation()  # the window is cut from the token ids (_head_tail_ids)
+        else:
+            self.model_id = (
+                self.base_id if max_tokens == self.default_tokens else f"{self.base_id}@{max_tokens}"
+            )
+            tokenizer.enable_truncation(max_length=max_tokens)
         tokenizer.no_padding()
-        tokenizer.enable_truncation(max_length=max_tokens)
+        cls, sep = tokenizer.token_to_id("[CLS]"), tokenizer.token_to_id("[SEP]")
+        if cls is None or sep is None:
+            raise EmbedderUnavailable(f"the all-MiniLM-L6-v2 tokenizer in {model_dir} has no [CLS] or [SEP]")
+        self._cls, self._sep = cls, sep
         self._tokenizer = tokenizer
         self._batch_size = batch_size
         self._run: Callable[[npt.NDArray[np.int64], FloatArray], FloatArray] = self._forward
@@ -325,20 +348,40 @@ class MiniLMEmbedder:
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         if not texts:
             return out
-        cut = self.max_tokens * self._chars_per_token
-        encodings = self._tokenizer.encode_batch([t[:cut] for t in texts])
-        order = sorted(range(len(texts)), key=lambda i: len(encodings[i].ids))
+        if self.tail_tokens is None:
+            cut = self.max_tokens * self._chars_per_token
+            tokens = [e.ids for e in self._tokenizer.encode_batch([t[:cut] for t in texts])]
+        else:
+            tokens = [self._head_tail_ids(t, self.tail_tokens) for t in texts]
+        order = sorted(range(len(texts)), key=lambda i: len(tokens[i]))
         for start in range(0, len(order), self._batch_size):
             idx = order[start : start + self._batch_size]
-            seq = max(len(encodings[i].ids) for i in idx)
+            seq = max(len(tokens[i]) for i in idx)
             ids = np.zeros((len(idx), seq), dtype=np.int64)
             mask = np.zeros((len(idx), seq), dtype=np.float32)
             for row, i in enumerate(idx):
-                tok = encodings[i].ids
+                tok = tokens[i]
                 ids[row, : len(tok)] = tok
                 mask[row, : len(tok)] = 1.0
             out[idx] = self._run(ids, mask)
         return l2_normalise(out)
+
+    def _head_tail_ids(self, text: str, tail: int) -> list[int]:
+        """[CLS] + the text's first ``head - 1`` tokens + its last ``tail - 1`` tokens + [SEP], or the whole
+        text's ids when they fit in the window. A text longer than the window in characters is tokenised
+        as two pieces, its head and its tail, so the tokenizer's cost stays bounded by the window."""
+        head, cpt = self.max_tokens - tail, self._chars_per_token
+        if len(text) <= self.max_tokens * cpt:
+            body: list[int] = self._tokenizer.encode(text, add_special_tokens=False).ids
+            head_ids, tail_ids = body, body
+            if len(body) + 2 <= self.max_tokens:
+                return [self._cls, *body, self._sep]
+        else:
+            pieces = self._tokenizer.encode_batch(
+                [text[: head * cpt], text[-tail * cpt :]], add_special_tokens=False
+            )
+            head_ids, tail_ids = pieces[0].ids, pieces[1].ids
+        return [self._cls, *head_ids[: head - 1], *tail_ids[max(0, len(tail_ids) - (tail - 1)) :], self._sep]
 
 
 # --- registry --------------------------------------------------------------------------------------
@@ -355,7 +398,8 @@ _ALIASES: dict[str, str] = {
     MiniLMEmbedder.base_id: "minilm",
     "all-minilm-l6-v2": "minilm",
 }
-#: MiniLM windows listed by ``available_embedders()`` (``get_embedder`` takes any ``minilm@N``, 8..512).
+#: MiniLM windows listed by ``available_embedders()`` (``get_embedder`` takes any ``minilm@N``, 8..512, and
+#: any head+tail ``minilm@H+T``).
 MINILM_WINDOWS = (16, 24, 32, 64, 128)
 _CACHE: dict[str, Embedder] = {}
 _LOCK = threading.Lock()
@@ -366,20 +410,42 @@ def available_embedders() -> tuple[str, ...]:
     return (*_FACTORIES, *(f"minilm@{n}" for n in MINILM_WINDOWS))
 
 
-def _canonical(name: str) -> str:
-    """The cache key of a name or ``model_id``: ``minilm@N`` for a MiniLM window other than the default."""
-    key = _ALIASES.get(name, name)
+def _minilm_window(key: str) -> tuple[int, int | None] | None:
+    """``(N, None)`` for ``minilm@N``, ``(H, T)`` for ``minilm@H+T`` (or their ``model_id``), else None."""
     base, sep, window = key.partition("@")
-    if sep and _ALIASES.get(base, base) == "minilm" and window.isdigit():
-        return "minilm" if int(window) == MiniLMEmbedder.default_tokens else f"minilm@{int(window)}"
-    return key
+    if not sep or _ALIASES.get(base, base) != "minilm":
+        return None
+    head, plus, tail = window.partition("+")
+    if not _is_number(head) or (plus and not _is_number(tail)):
+        return None
+    return int(head), int(tail) if plus else None
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
+
+
+def _canonical(name: str) -> str:
+    """The cache key of a name or ``model_id``: ``minilm@N`` or ``minilm@H+T`` for a MiniLM window other
+    than the default."""
+    key = _ALIASES.get(name, name)
+    window = _minilm_window(key)
+    if window is None:
+        return key
+    head, tail = window
+    if tail is not None:
+        return f"minilm@{head}+{tail}"
+    return "minilm" if head == MiniLMEmbedder.default_tokens else f"minilm@{head}"
 
 
 def _factory(key: str) -> Callable[[], Embedder] | None:
-    window = key.removeprefix("minilm@")
-    if window != key and window.isdigit():
-        return lambda: MiniLMEmbedder(max_tokens=int(window))
-    return _FACTORIES.get(key)
+    window = _minilm_window(key)
+    if window is None:
+        return _FACTORIES.get(key)
+    head, tail = window
+    if tail is None:
+        return lambda: MiniLMEmbedder(max_tokens=head)
+    return lambda: MiniLMEmbedder(max_tokens=head + tail, tail_tokens=tail)
 
 
 def get_embedder(name: str) -> Embedder:
@@ -388,7 +454,7 @@ def get_embedder(name: str) -> Embedder:
     factory = _factory(key)
     if factory is None:
         known = ", ".join(sorted(available_embedders()))
-        raise EmbedderUnavailable(f"unknown embedder {name!r} (known: {known}, minilm@N)")
+        raise EmbedderUnavailable(f"unknown embedder {name!r} (known: {known}, minilm@N, minilm@H+T)")
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
