@@ -64,3 +64,18 @@ def test_usage_errors(tmp_path: Path) -> None:
     assert result.exit_code != 0 and "exactly one of" in result.output
     result = runner.invoke(cli, ["calibrate", str(tmp_path), "--data", str(empty), "--strong-share", "0.2"])
     assert result.exit_code != 0 and "router artifact" in result.output
+
+
+def test_train_takes_any_minilm_window(tmp_path: Path, shared_data: Path) -> None:
+    """``--embedder`` takes the windows a router config takes (here a tail window), and refuses others."""
+    runner = CliRunner()
+    data, router = tmp_path / "arena.jsonl", tmp_path / "router"
+    _ok(runner, "data", "import", "routerarena", str(shared_data / "routerarena-2models"), "-o", str(data))
+    rows = data.read_bytes().splitlines()[:60]
+    small = tmp_path / "small.jsonl"
+    small.write_bytes(b"\n".join(rows) + b"\n")
+    _ok(runner, "train", str(small), "-o", str(router), "--embedder", "minilm@1+15", "--learner", "knn", "-q")
+    manifest = orjson.loads((router / "manifest.json").read_bytes())
+    assert manifest["embedder"] == "sentence-transformers/all-MiniLM-L6-v2@1+15"
+    bad = runner.invoke(cli, ["train", str(small), "-o", str(tmp_path / "r2"), "--embedder", "minilm@x+3"])
+    assert bad.exit_code == 2 and "unknown embedder 'minilm@x+3'" in bad.output

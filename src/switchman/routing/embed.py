@@ -448,6 +448,12 @@ def _factory(key: str) -> Callable[[], Embedder] | None:
     return lambda: MiniLMEmbedder(max_tokens=head + tail, tail_tokens=tail)
 
 
+def is_embedder_name(name: str) -> bool:
+    """Whether :func:`get_embedder` knows ``name`` (without loading anything; a MiniLM window's size is
+    checked when it loads)."""
+    return _factory(_canonical(name)) is not None
+
+
 def get_embedder(name: str) -> Embedder:
     """The process-wide embedder for a short name or ``model_id``; loaded on first use, then cached."""
     key = _canonical(name)
