@@ -96,6 +96,18 @@ def test_provider_without_base_url() -> None:
     assert "providers.oa" in msg and "base_url" in msg
 
 
+def test_header_and_key_values_that_would_break_the_request_head() -> None:
+    # an env value with a line break would let it add headers of its own to every upstream request
+    msg = error_of(GOOD, {"TEST_KEY": "x", "ORG": "acme\r\nx-injected: 1"})
+    assert "providers.oa" in msg and "headers.x-org" in msg and "line breaks" in msg
+    assert "acme" not in msg and "injected" not in msg  # the value is a secret: never echoed
+    msg = error_of(GOOD, {"TEST_KEY": "k\n1"})
+    assert "api_key must be ASCII" in msg and "k\n1" not in msg
+    assert "is not a valid header name" in error_of(GOOD.replace("x-org:", "'x org:y':"))
+    msg = error_of(GOOD.replace("https://api.example.com/v1", "ftp://api.example.com/v1"))
+    assert "base_url must be an ASCII http:// or https:// URL" in msg
+
+
 def test_missing_file() -> None:
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config("/nonexistent/switchman.yaml")

@@ -45,7 +45,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Proc, list
     served = asyncio.run(mixed_load(gw.url, 48))
     wait_rows(f"sqlite:///{data / 'ledger.db'}", len(served))
     config = tmp / "report.yaml"
-    config.write_text(cfg_text)
+    config.write_text(cfg_text.replace("SIMURL", sim.url))
     yield gw, served, config
     gw.stop()
     sim.stop()

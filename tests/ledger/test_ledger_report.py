@@ -41,7 +41,7 @@ def filled(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Filled]:
         gw.stop()
         sim.stop()
     config = tmp / "report.yaml"
-    config.write_text(cfg_text)
+    config.write_text(cfg_text.replace("SIMURL", sim.url))
     yield Filled(config, served)
 
 

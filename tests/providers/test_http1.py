@@ -863,3 +863,17 @@ async def test_gzip_answer_over_max_body_bytes_once_decompressed_is_refused(
                 await post(ep)
         finally:
             await ep.aclose()
+
+
+def test_non_ascii_header_or_url_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="header 'x-team' is not ASCII"):
+        Endpoint(
+            "p",
+            "http://127.0.0.1:1/v1",
+            {"x-team": "équipe"},
+            max_connections=1,
+            connect_timeout=1,
+            read_timeout=1,
+        )
+    with pytest.raises(ConfigError, match="base_url must be ASCII"):
+        Endpoint("p", "http://127.0.0.1:1/v1/é", {}, max_connections=1, connect_timeout=1, read_timeout=1)

@@ -62,7 +62,23 @@ class ProviderConfig(_Strict):
     def _needs_base_url(self) -> ProviderConfig:
         if self.type != "sim" and not self.base_url:
             raise ValueError(f"a provider of type '{self.type}' needs base_url")
+        if self.base_url and (
+            not self.base_url.startswith(("http://", "https://")) or not _is_header_text(self.base_url)
+        ):
+            raise ValueError("base_url must be an ASCII http:// or https:// URL (percent-encode the rest)")
+        # what goes into the request head verbatim (values are secrets: never echoed)
+        for name, value in self.headers.items():
+            if not name or ":" in name or not _is_header_text(name):
+                raise ValueError(f"headers: {name!r} is not a valid header name")
+            if not _is_header_text(value.get_secret_value()):
+                raise ValueError(f"headers.{name}: the value must be ASCII without line breaks")
+        if self.api_key is not None and not _is_header_text(self.api_key.get_secret_value()):
+            raise ValueError("api_key must be ASCII without line breaks")
         return self
+
+
+def _is_header_text(text: str) -> bool:
+    return text.isascii() and not any(c in text for c in "\r\n\0")
 
 
 class SimBehaviour(_Strict):

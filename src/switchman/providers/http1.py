@@ -66,8 +66,12 @@ class Endpoint:
                 continue
             if any(c in name or c in value for c in "\r\n\0") or not name or ":" in name:
                 raise ConfigError(f"provider {provider}: header {name!r} has a forbidden character")
+            if not (name + value).isascii():
+                raise ConfigError(f"provider {provider}: header {name!r} is not ASCII")
             lines.append(f"{name}: {value}")
-        self._head = ("\r\n".join(lines) + "\r\ncontent-length: ").encode("latin-1")
+        if not target.isascii() or not authority.isascii():
+            raise ConfigError(f"provider {provider}: base_url must be ASCII (percent-encode the path)")
+        self._head = ("\r\n".join(lines) + "\r\ncontent-length: ").encode("ascii")
         self.max_connections = max_connections
         self.connect_timeout = connect_timeout
         self.read_timeout = read_timeout
