@@ -7,7 +7,7 @@ from switchman.providers.base import Provider
 
 
 def build_providers(config: Config) -> dict[str, Provider]:
-    """One provider instance per configured provider (sessions open lazily on first use)."""
+    """One provider instance per configured provider (connections open on first use)."""
     from switchman.providers.openai import OpenAIProvider
     from switchman.providers.sim import SimProvider
 

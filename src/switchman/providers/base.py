@@ -1,4 +1,4 @@
-"""The Provider protocol and what every HTTP provider shares (sessions, error mapping, redaction)."""
+"""The Provider protocol and what every HTTP provider shares (upstream endpoint, errors, redaction)."""
 
 from __future__ import annotations
 
