@@ -7,12 +7,14 @@ crafted response bytes, so every edge case (framing, timing, closes) is exact. N
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import gzip
 import socket
 import zlib
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from types import TracebackType
+from typing import Any
 
 import pytest
 
@@ -175,6 +177,16 @@ def endpoint(
     )
 
 
+@contextlib.asynccontextmanager
+async def opened(server: Server, **options: Any) -> AsyncIterator[Endpoint]:
+    """:func:`endpoint`, closed when the block ends."""
+    ep = endpoint(server, **options)
+    try:
+        yield ep
+    finally:
+        await ep.aclose()
+
+
 async def post(ep: Endpoint, body: bytes = b"{}", timeout: float = 5.0) -> tuple[int, bytes]:
     async with ep.post(body, timeout) as resp:
         return resp.status, await resp.read()
@@ -186,19 +198,18 @@ async def post(ep: Endpoint, body: bytes = b"{}", timeout: float = 5.0) -> tuple
 async def test_content_length_answer_and_the_exact_request_sent() -> None:
     reply = answer(b'{"id": 1}', status="201 Created", headers="Content-Type: application/json\r\n")
     reply = reply.replace(b"\r\n\r\n", b"\r\nX-Multi: a\r\nx-multi: b\r\n\r\n", 1)
-    async with Server(serve_each(reply)) as server:
-        ep = endpoint(server, path="/v1/chat/completions?api-version=2024&x=1")
-        try:
-            async with ep.post(b'{"q": "hello"}', 5.0) as resp:
-                assert resp.status == 201
-                assert resp.headers == {
-                    "content-type": "application/json",
-                    "content-length": "9",
-                    "x-multi": "a, b",
-                }
-                assert await resp.read() == b'{"id": 1}'
-        finally:
-            await ep.aclose()
+    async with (
+        Server(serve_each(reply)) as server,
+        opened(server, path="/v1/chat/completions?api-version=2024&x=1") as ep,
+        ep.post(b'{"q": "hello"}', 5.0) as resp,
+    ):
+        assert resp.status == 201
+        assert resp.headers == {
+            "content-type": "application/json",
+            "content-length": "9",
+            "x-multi": "a, b",
+        }
+        assert await resp.read() == b'{"id": 1}'
     assert server.requests == [
         Request(
             b"POST /v1/chat/completions?api-version=2024&x=1 HTTP/1.1\r\n"
@@ -250,30 +261,21 @@ def chunked_handler(pause: float) -> Handler:
 
 
 async def test_chunked_answer_read_whole() -> None:
-    async with Server(chunked_handler(0.02)) as server:
-        ep = endpoint(server)
-        try:
-            async with ep.post(b"{}", 5.0) as resp:
-                assert resp.status == 200
-                assert resp.headers["transfer-encoding"] == "chunked"
-                assert await resp.read() == b"data: one\n\ndata: two\n\n"
-        finally:
-            await ep.aclose()
+    async with Server(chunked_handler(0.02)) as server, opened(server) as ep, ep.post(b"{}", 5.0) as resp:
+        assert resp.status == 200
+        assert resp.headers["transfer-encoding"] == "chunked"
+        assert await resp.read() == b"data: one\n\ndata: two\n\n"
 
 
 async def test_chunked_answer_streamed_with_readany_until_empty() -> None:
-    async with Server(chunked_handler(0.05)) as server:
-        ep = endpoint(server)
-        try:
-            pieces: list[bytes] = []
-            async with ep.post(b"{}", 5.0, stream=True) as resp:
-                while piece := await resp.readany():
-                    pieces.append(piece)
-                assert await resp.readany() == b""  # and stays at the end
-            assert pieces == [b"data: one\n\n", b"data: two\n\n"]
-            assert await post(ep) == (200, b"data: one\n\ndata: two\n\n")
-        finally:
-            await ep.aclose()
+    async with Server(chunked_handler(0.05)) as server, opened(server) as ep:
+        pieces: list[bytes] = []
+        async with ep.post(b"{}", 5.0, stream=True) as resp:
+            while piece := await resp.readany():
+                pieces.append(piece)
+            assert await resp.readany() == b""  # and stays at the end
+        assert pieces == [b"data: one\n\n", b"data: two\n\n"]
+        assert await post(ep) == (200, b"data: one\n\ndata: two\n\n")
     assert server.connections == 1
 
 
@@ -286,18 +288,14 @@ async def test_large_chunked_answer_is_read_whole_with_flow_control() -> None:
         while await server.request(peer) is not None:
             await peer.send(CHUNKED_HEAD, *parts, LAST_CHUNK)
 
-    async with Server(handler) as server:
-        ep = endpoint(server)
-        try:
-            assert await post(ep) == (200, payload)
-            received = bytearray()
-            async with ep.post(b"{}", 5.0, stream=True) as resp:
-                await asyncio.sleep(0.05)  # let more than the high-water mark arrive unread
-                while piece := await resp.readany():
-                    received += piece
-            assert received == payload
-        finally:
-            await ep.aclose()
+    async with Server(handler) as server, opened(server) as ep:
+        assert await post(ep) == (200, payload)
+        received = bytearray()
+        async with ep.post(b"{}", 5.0, stream=True) as resp:
+            await asyncio.sleep(0.05)  # let more than the high-water mark arrive unread
+            while piece := await resp.readany():
+                received += piece
+        assert received == payload
     assert server.connections == 1
 
 
@@ -311,13 +309,9 @@ async def test_answer_delimited_by_connection_end_is_complete_and_not_reused() -
                 b"HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\n\r\n", b"part1,", b"part2", pause=0.03
             )
 
-    async with Server(handler) as server:
-        ep = endpoint(server)
-        try:
-            assert await post(ep) == (200, b"part1,part2")
-            assert await post(ep) == (200, b"part1,part2")
-        finally:
-            await ep.aclose()
+    async with Server(handler) as server, opened(server) as ep:
+        assert await post(ep) == (200, b"part1,part2")
+        assert await post(ep) == (200, b"part1,part2")
     assert server.connections == 2
     assert len(server.requests) == 2
 
@@ -326,39 +320,30 @@ async def test_answer_delimited_by_connection_end_is_complete_and_not_reused() -
 
 
 async def test_sequential_posts_reuse_one_connection() -> None:
-    async with Server(serve_each(answer(b"first"), answer(b"second"))) as server:
-        ep = endpoint(server)
-        try:
-            assert await post(ep, b"1") == (200, b"first")
-            assert await post(ep, b"2") == (200, b"second")
-        finally:
-            await ep.aclose()
+    async with Server(serve_each(answer(b"first"), answer(b"second"))) as server, opened(server) as ep:
+        assert await post(ep, b"1") == (200, b"first")
+        assert await post(ep, b"2") == (200, b"second")
     assert server.connections == 1
     assert [r.body for r in server.requests] == [b"1", b"2"]
 
 
 async def test_connection_close_in_the_answer_opens_a_new_connection_next() -> None:
-    async with Server(serve_each(answer(headers="Connection: close\r\n"), answer())) as server:
-        ep = endpoint(server)
-        try:
-            assert await post(ep) == (200, b"ok")
-            await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)  # the client closed it
-            assert await post(ep) == (200, b"ok")
-        finally:
-            await ep.aclose()
+    async with (
+        Server(serve_each(answer(headers="Connection: close\r\n"), answer())) as server,
+        opened(server) as ep,
+    ):
+        assert await post(ep) == (200, b"ok")
+        await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)  # the client closed it
+        assert await post(ep) == (200, b"ok")
     assert server.connections == 2
 
 
 async def test_connection_idle_past_keepalive_is_not_reused() -> None:
-    async with Server(serve_each(answer())) as server:
-        ep = endpoint(server, keepalive_s=0.05)
-        try:
-            assert await post(ep) == (200, b"ok")
-            await asyncio.sleep(0.1)
-            assert await post(ep) == (200, b"ok")
-            await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)
-        finally:
-            await ep.aclose()
+    async with Server(serve_each(answer())) as server, opened(server, keepalive_s=0.05) as ep:
+        assert await post(ep) == (200, b"ok")
+        await asyncio.sleep(0.1)
+        assert await post(ep) == (200, b"ok")
+        await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)
     assert server.connections == 2
 
 
@@ -370,29 +355,24 @@ async def test_interim_100_continue_then_the_real_answer() -> None:
         while await server.request(peer) is not None:
             await peer.send(b"HTTP/1.1 100 Continue\r\n\r\n", answer(b"real"), pause=0.03)
 
-    async with Server(handler) as server:
-        ep = endpoint(server)
-        try:
-            async with ep.post(b"{}", 5.0) as resp:
-                assert resp.status == 200
-                assert resp.headers == {"content-length": "4"}
-                assert await resp.read() == b"real"
-            assert await post(ep) == (200, b"real")  # the parser is in step for the next exchange
-        finally:
-            await ep.aclose()
+    async with Server(handler) as server, opened(server) as ep:
+        async with ep.post(b"{}", 5.0) as resp:
+            assert resp.status == 200
+            assert resp.headers == {"content-length": "4"}
+            assert await resp.read() == b"real"
+        assert await post(ep) == (200, b"real")  # the parser is in step for the next exchange
     assert server.connections == 1
 
 
 async def test_interim_103_headers_do_not_leak_into_the_answer() -> None:
     interim = b"HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
-    async with Server(serve_each(interim + answer(b"real"))) as server:
-        ep = endpoint(server)
-        try:
-            async with ep.post(b"{}", 5.0) as resp:
-                assert (resp.status, resp.headers) == (200, {"content-length": "4"})
-                assert await resp.read() == b"real"
-        finally:
-            await ep.aclose()
+    async with (
+        Server(serve_each(interim + answer(b"real"))) as server,
+        opened(server) as ep,
+        ep.post(b"{}", 5.0) as resp,
+    ):
+        assert (resp.status, resp.headers) == (200, {"content-length": "4"})
+        assert await resp.read() == b"real"
 
 
 # -- 6. content-encoding --------------------------------------------------------------------------------
@@ -401,14 +381,9 @@ async def test_interim_103_headers_do_not_leak_into_the_answer() -> None:
 async def test_gzip_answer_is_decompressed() -> None:
     text = b'{"choices": ["hello"]}' * 200
     reply = answer(gzip.compress(text), headers="Content-Encoding: gzip\r\n")
-    async with Server(serve_each(reply)) as server:
-        ep = endpoint(server)
-        try:
-            async with ep.post(b"{}", 5.0) as resp:
-                assert resp.headers["content-encoding"] == "gzip"
-                assert await resp.read() == text
-        finally:
-            await ep.aclose()
+    async with Server(serve_each(reply)) as server, opened(server) as ep, ep.post(b"{}", 5.0) as resp:
+        assert resp.headers["content-encoding"] == "gzip"
+        assert await resp.read() == text
 
 
 async def test_gzip_chunked_stream_is_decompressed_piece_by_piece() -> None:
@@ -421,16 +396,12 @@ async def test_gzip_chunked_stream_is_decompressed_piece_by_piece() -> None:
             head = CHUNKED_HEAD.replace(b"\r\n\r\n", b"\r\ncontent-encoding: gzip\r\n\r\n")
             await peer.send(head, chunk(packed[:half]), chunk(packed[half:]), LAST_CHUNK, pause=0.03)
 
-    async with Server(handler) as server:
-        ep = endpoint(server)
-        try:
-            out = bytearray()
-            async with ep.post(b"{}", 5.0, stream=True) as resp:
-                while piece := await resp.readany():
-                    out += piece
-            assert out == text
-        finally:
-            await ep.aclose()
+    async with Server(handler) as server, opened(server) as ep:
+        out = bytearray()
+        async with ep.post(b"{}", 5.0, stream=True) as resp:
+            while piece := await resp.readany():
+                out += piece
+        assert out == text
 
 
 async def test_deflate_answer_is_decompressed() -> None:
@@ -446,25 +417,23 @@ async def test_deflate_answer_is_decompressed() -> None:
 
 
 async def test_unknown_content_encoding_is_a_bad_response_and_closes_the_connection() -> None:
-    async with Server(serve_each(answer(b"\x1b\x00", headers="Content-Encoding: br\r\n"))) as server:
-        ep = endpoint(server)
-        try:
-            with pytest.raises(UpstreamBadResponse, match="content-encoding 'br'"):
-                async with ep.post(b"{}", 5.0):
-                    pass
-            await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)
-        finally:
-            await ep.aclose()
+    async with (
+        Server(serve_each(answer(b"\x1b\x00", headers="Content-Encoding: br\r\n"))) as server,
+        opened(server) as ep,
+    ):
+        with pytest.raises(UpstreamBadResponse, match="content-encoding 'br'"):
+            async with ep.post(b"{}", 5.0):
+                pass
+        await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)
 
 
 async def test_invalid_gzip_is_a_bad_response() -> None:
-    async with Server(serve_each(answer(b"not gzip at all", headers="Content-Encoding: gzip\r\n"))) as server:
-        ep = endpoint(server)
-        try:
-            with pytest.raises(UpstreamBadResponse, match="not valid gzip"):
-                await post(ep)
-        finally:
-            await ep.aclose()
+    async with (
+        Server(serve_each(answer(b"not gzip at all", headers="Content-Encoding: gzip\r\n"))) as server,
+        opened(server) as ep,
+    ):
+        with pytest.raises(UpstreamBadResponse, match="not valid gzip"):
+            await post(ep)
 
 
 # -- 7. connection failures -----------------------------------------------------------------------------
@@ -474,13 +443,9 @@ async def test_server_closing_before_answering_is_a_connection_error() -> None:
     async def handler(server: Server, peer: Peer) -> None:
         await server.request(peer)  # then the connection is closed
 
-    async with Server(handler) as server:
-        ep = endpoint(server)
-        try:
-            with pytest.raises(UpstreamConnectionError, match=r"up: connection failed: connection closed$"):
-                await post(ep)
-        finally:
-            await ep.aclose()
+    async with Server(handler) as server, opened(server) as ep:
+        with pytest.raises(UpstreamConnectionError, match=r"up: connection failed: connection closed$"):
+            await post(ep)
 
 
 async def test_server_closing_mid_body_is_a_connection_error() -> None:
@@ -488,13 +453,9 @@ async def test_server_closing_mid_body_is_a_connection_error() -> None:
         if await server.request(peer) is not None:
             await peer.send(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")
 
-    async with Server(handler) as server:
-        ep = endpoint(server)
-        try:
-            with pytest.raises(UpstreamConnectionError, match="connection closed before the answer ended"):
-                await post(ep)
-        finally:
-            await ep.aclose()
+    async with Server(handler) as server, opened(server) as ep:
+        with pytest.raises(UpstreamConnectionError, match="connection closed before the answer ended"):
+            await post(ep)
 
 
 async def test_connection_refused_is_a_connection_error() -> None:
@@ -515,14 +476,13 @@ async def test_connection_refused_is_a_connection_error() -> None:
 
 
 async def test_malformed_status_line_is_a_connection_error() -> None:
-    async with Server(serve_each(b"HTTP/1.1 2x0 OK\r\ncontent-length: 0\r\n\r\n")) as server:
-        ep = endpoint(server)
-        try:
-            with pytest.raises(UpstreamConnectionError, match="malformed HTTP answer"):
-                await post(ep)
-            await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)
-        finally:
-            await ep.aclose()
+    async with (
+        Server(serve_each(b"HTTP/1.1 2x0 OK\r\ncontent-length: 0\r\n\r\n")) as server,
+        opened(server) as ep,
+    ):
+        with pytest.raises(UpstreamConnectionError, match="malformed HTTP answer"):
+            await post(ep)
+        await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)
 
 
 # -- 8. timeouts ----------------------------------------------------------------------------------------
@@ -547,37 +507,31 @@ async def timed(ep: Endpoint, *, stream: bool = False, timeout: float = 5.0) -> 
 
 
 async def test_headers_then_stall_times_out_after_read_timeout() -> None:
-    async with Server(stall_after(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")) as server:
-        ep = endpoint(server, read_timeout=0.2)
-        try:
-            elapsed, error = await timed(ep)
-            assert 0.18 <= elapsed < 1.0
-            assert str(error) == "up: upstream timed out (no complete answer in time)"
-            await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)  # the client closed it
-        finally:
-            await ep.aclose()
+    async with (
+        Server(stall_after(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nabc")) as server,
+        opened(server, read_timeout=0.2) as ep,
+    ):
+        elapsed, error = await timed(ep)
+        assert 0.18 <= elapsed < 1.0
+        assert str(error) == "up: upstream timed out (no complete answer in time)"
+        await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)  # the client closed it
 
 
 async def test_no_headers_at_all_times_out_after_read_timeout() -> None:
-    async with Server(stall_after()) as server:
-        ep = endpoint(server, read_timeout=0.2)
-        try:
-            elapsed, error = await timed(ep)
-            assert 0.18 <= elapsed < 1.0
-            assert str(error) == "up: upstream timed out (no answer in time)"
-        finally:
-            await ep.aclose()
+    async with Server(stall_after()) as server, opened(server, read_timeout=0.2) as ep:
+        elapsed, error = await timed(ep)
+        assert 0.18 <= elapsed < 1.0
+        assert str(error) == "up: upstream timed out (no answer in time)"
 
 
 async def test_stalled_stream_says_stream_stalled() -> None:
-    async with Server(stall_after(CHUNKED_HEAD, chunk(b"data: one\n\n"))) as server:
-        ep = endpoint(server, read_timeout=0.2)
-        try:
-            elapsed, error = await timed(ep, stream=True)
-            assert 0.18 <= elapsed < 1.0
-            assert str(error) == "up: upstream timed out (stream stalled)"
-        finally:
-            await ep.aclose()
+    async with (
+        Server(stall_after(CHUNKED_HEAD, chunk(b"data: one\n\n"))) as server,
+        opened(server, read_timeout=0.2) as ep,
+    ):
+        elapsed, error = await timed(ep, stream=True)
+        assert 0.18 <= elapsed < 1.0
+        assert str(error) == "up: upstream timed out (stream stalled)"
 
 
 def trickle(count: int, pause: float) -> Handler:
@@ -598,14 +552,10 @@ async def test_read_timeout_counts_from_the_last_byte() -> None:
 
 
 async def test_the_exchange_deadline_bounds_a_trickling_answer() -> None:
-    async with Server(trickle(20, 0.05)) as server:
-        ep = endpoint(server, read_timeout=0.2)
-        try:
-            elapsed, error = await timed(ep, timeout=0.3)
-            assert 0.28 <= elapsed < 1.0
-            assert str(error) == "up: upstream timed out (no complete answer in time)"
-        finally:
-            await ep.aclose()
+    async with Server(trickle(20, 0.05)) as server, opened(server, read_timeout=0.2) as ep:
+        elapsed, error = await timed(ep, timeout=0.3)
+        assert 0.28 <= elapsed < 1.0
+        assert str(error) == "up: upstream timed out (no complete answer in time)"
 
 
 # -- 9. the pool limit ----------------------------------------------------------------------------------
@@ -617,12 +567,8 @@ async def test_pool_limit_makes_the_second_post_wait_then_reuse() -> None:
             await asyncio.sleep(0.05)
             await peer.send(answer(req.body))
 
-    async with Server(handler) as server:
-        ep = endpoint(server, max_connections=1)
-        try:
-            results = list(await asyncio.gather(post(ep, b"a"), post(ep, b"b")))
-        finally:
-            await ep.aclose()
+    async with Server(handler) as server, opened(server, max_connections=1) as ep:
+        results = list(await asyncio.gather(post(ep, b"a"), post(ep, b"b")))
     assert results == [(200, b"a"), (200, b"b")]
     assert server.connections == 1
     assert [r.body for r in server.requests] == [b"a", b"b"]
@@ -636,24 +582,18 @@ async def test_pool_limit_waiter_times_out() -> None:
             await release.wait()
             await peer.send(answer())
 
-    async with Server(handler) as server:
-        ep = endpoint(server, max_connections=1)
-        try:
-            first = asyncio.create_task(post(ep))
-            while not server.requests:
-                await asyncio.sleep(0.01)
-            loop = asyncio.get_running_loop()
-            start = loop.time()
-            with pytest.raises(
-                UpstreamTimeout, match=r"up: upstream timed out \(no free connection in time\)"
-            ):
-                await post(ep, timeout=0.1)
-            assert 0.09 <= loop.time() - start < 1.0
-            release.set()
-            assert await first == (200, b"ok")
-            assert await post(ep) == (200, b"ok")  # the pool is still whole
-        finally:
-            await ep.aclose()
+    async with Server(handler) as server, opened(server, max_connections=1) as ep:
+        first = asyncio.create_task(post(ep))
+        while not server.requests:
+            await asyncio.sleep(0.01)
+        loop = asyncio.get_running_loop()
+        start = loop.time()
+        with pytest.raises(UpstreamTimeout, match=r"up: upstream timed out \(no free connection in time\)"):
+            await post(ep, timeout=0.1)
+        assert 0.09 <= loop.time() - start < 1.0
+        release.set()
+        assert await first == (200, b"ok")
+        assert await post(ep) == (200, b"ok")  # the pool is still whole
     assert server.connections == 1
 
 
@@ -671,57 +611,47 @@ def first_chunk_then(delay: float, *rest: bytes) -> Handler:
 
 
 async def test_leaving_early_without_error_parks_the_connection_when_the_end_arrives() -> None:
-    async with Server(first_chunk_then(0.05, LAST_CHUNK)) as server:
-        ep = endpoint(server, max_connections=1)
-        try:
-            async with ep.post(b"{}", 5.0, stream=True) as resp:
-                assert await resp.readany() == b"data: [DONE]\n\n"
-            assert await post(ep) == (200, b"data: [DONE]\n\n")  # waits for the terminator, then reuses
-        finally:
-            await ep.aclose()
+    async with Server(first_chunk_then(0.05, LAST_CHUNK)) as server, opened(server, max_connections=1) as ep:
+        async with ep.post(b"{}", 5.0, stream=True) as resp:
+            assert await resp.readany() == b"data: [DONE]\n\n"
+        assert await post(ep) == (200, b"data: [DONE]\n\n")  # waits for the terminator, then reuses
     assert server.connections == 1
     assert len(server.requests) == 2
 
 
 async def test_leaving_early_when_the_end_never_comes_closes_after_read_timeout() -> None:
-    async with Server(stall_after(CHUNKED_HEAD, chunk(b"data: [DONE]\n\n"))) as server:
-        ep = endpoint(server, max_connections=1, read_timeout=0.2)
-        try:
-            loop = asyncio.get_running_loop()
-            async with ep.post(b"{}", 5.0, stream=True) as resp:
-                assert await resp.readany() == b"data: [DONE]\n\n"
-            start = loop.time()
-            await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)
-            assert 0.15 <= loop.time() - start < 1.0
-        finally:
-            await ep.aclose()
+    async with (
+        Server(stall_after(CHUNKED_HEAD, chunk(b"data: [DONE]\n\n"))) as server,
+        opened(server, max_connections=1, read_timeout=0.2) as ep,
+    ):
+        loop = asyncio.get_running_loop()
+        async with ep.post(b"{}", 5.0, stream=True) as resp:
+            assert await resp.readany() == b"data: [DONE]\n\n"
+        start = loop.time()
+        await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)
+        assert 0.15 <= loop.time() - start < 1.0
 
 
 async def test_leaving_with_an_exception_closes_the_connection() -> None:
-    async with Server(first_chunk_then(0.05, LAST_CHUNK)) as server:
-        ep = endpoint(server)
-        try:
-            with pytest.raises(RuntimeError, match="client went away"):
-                async with ep.post(b"{}", 5.0, stream=True) as resp:
-                    assert await resp.readany() == b"data: [DONE]\n\n"
-                    raise RuntimeError("client went away")
-            await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)
-            assert await post(ep) == (200, b"data: [DONE]\n\n")
-        finally:
-            await ep.aclose()
+    async with Server(first_chunk_then(0.05, LAST_CHUNK)) as server, opened(server) as ep:
+        with pytest.raises(RuntimeError, match="client went away"):
+            async with ep.post(b"{}", 5.0, stream=True) as resp:
+                assert await resp.readany() == b"data: [DONE]\n\n"
+                raise RuntimeError("client went away")
+        await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)
+        assert await post(ep) == (200, b"data: [DONE]\n\n")
     assert server.connections == 2
 
 
 async def test_an_unasked_answer_behind_a_drained_one_is_not_trusted() -> None:
-    async with Server(first_chunk_then(0.05, LAST_CHUNK + answer(b"unasked"))) as server:
-        ep = endpoint(server, max_connections=1)
-        try:
-            async with ep.post(b"{}", 5.0, stream=True) as resp:
-                assert await resp.readany() == b"data: [DONE]\n\n"
-            await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)
-            assert await post(ep) == (200, b"data: [DONE]\n\n")
-        finally:
-            await ep.aclose()
+    async with (
+        Server(first_chunk_then(0.05, LAST_CHUNK + answer(b"unasked"))) as server,
+        opened(server, max_connections=1) as ep,
+    ):
+        async with ep.post(b"{}", 5.0, stream=True) as resp:
+            assert await resp.readany() == b"data: [DONE]\n\n"
+        await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)
+        assert await post(ep) == (200, b"data: [DONE]\n\n")
     assert server.connections == 2
 
 
@@ -733,25 +663,20 @@ async def test_idle_connection_closed_by_the_server_is_dropped() -> None:
         if await server.request(peer) is not None:
             await peer.send(answer(headers="Connection: keep-alive\r\n"))  # then closes anyway
 
-    async with Server(handler) as server:
-        ep = endpoint(server, max_connections=1)
-        try:
-            assert await post(ep) == (200, b"ok")
-            await asyncio.sleep(0.05)  # the server's close reaches the idle connection
-            assert await post(ep) == (200, b"ok")
-        finally:
-            await ep.aclose()
+    async with Server(handler) as server, opened(server, max_connections=1) as ep:
+        assert await post(ep) == (200, b"ok")
+        await asyncio.sleep(0.05)  # the server's close reaches the idle connection
+        assert await post(ep) == (200, b"ok")
     assert server.connections == 2
 
 
 async def test_a_second_answer_in_the_same_packet_is_not_trusted() -> None:
-    async with Server(serve_each(answer(b"ok") + answer(b"unasked"), answer(b"ok"))) as server:
-        ep = endpoint(server)
-        try:
-            assert await post(ep) == (200, b"ok")
-            assert await post(ep) == (200, b"ok")
-        finally:
-            await ep.aclose()
+    async with (
+        Server(serve_each(answer(b"ok") + answer(b"unasked"), answer(b"ok"))) as server,
+        opened(server) as ep,
+    ):
+        assert await post(ep) == (200, b"ok")
+        assert await post(ep) == (200, b"ok")
     assert server.connections == 2
 
 
@@ -763,15 +688,11 @@ async def test_an_unasked_answer_on_an_idle_connection_is_not_taken_for_the_next
                 await asyncio.sleep(0.02)
                 await peer.send(b"HTTP/1.1 408 Request Timeout\r\ncontent-length: 0\r\n\r\n")
 
-    async with Server(handler) as server:
-        ep = endpoint(server)
-        try:
-            assert await post(ep) == (200, b"ok")
-            await asyncio.sleep(0.1)
-            assert await post(ep) == (200, b"ok")
-            await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)
-        finally:
-            await ep.aclose()
+    async with Server(handler) as server, opened(server) as ep:
+        assert await post(ep) == (200, b"ok")
+        await asyncio.sleep(0.1)
+        assert await post(ep) == (200, b"ok")
+        await asyncio.wait_for(server.peers[0].eof.wait(), 1.0)
     assert server.connections == 2
 
 
@@ -820,14 +741,10 @@ async def test_aclose_closes_a_busy_connection_when_its_exchange_ends() -> None:
 
 async def test_answer_over_max_body_bytes_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(http1, "MAX_BODY_BYTES", 1000)
-    async with Server(serve_each(answer(b"y" * 1000), answer(b"z" * 1001))) as server:
-        ep = endpoint(server)
-        try:
-            assert await post(ep) == (200, b"y" * 1000)
-            with pytest.raises(UpstreamConnectionError, match="answer over 1000 bytes"):
-                await post(ep)
-        finally:
-            await ep.aclose()
+    async with Server(serve_each(answer(b"y" * 1000), answer(b"z" * 1001))) as server, opened(server) as ep:
+        assert await post(ep) == (200, b"y" * 1000)
+        with pytest.raises(UpstreamConnectionError, match="answer over 1000 bytes"):
+            await post(ep)
 
 
 async def test_chunked_stream_over_max_body_bytes_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -837,17 +754,13 @@ async def test_chunked_stream_over_max_body_bytes_is_refused(monkeypatch: pytest
         while await server.request(peer) is not None:
             await peer.send(CHUNKED_HEAD, *[chunk(b"w" * 300)] * 5, LAST_CHUNK, pause=0.01)
 
-    async with Server(handler) as server:
-        ep = endpoint(server)
-        try:
-            got = bytearray()
-            with pytest.raises(UpstreamConnectionError, match="answer over 1000 bytes"):
-                async with ep.post(b"{}", 5.0, stream=True) as resp:
-                    while piece := await resp.readany():
-                        got += piece
-            assert len(got) <= 1000
-        finally:
-            await ep.aclose()
+    async with Server(handler) as server, opened(server) as ep:
+        got = bytearray()
+        with pytest.raises(UpstreamConnectionError, match="answer over 1000 bytes"):
+            async with ep.post(b"{}", 5.0, stream=True) as resp:
+                while piece := await resp.readany():
+                    got += piece
+        assert len(got) <= 1000
 
 
 async def test_gzip_answer_over_max_body_bytes_once_decompressed_is_refused(
@@ -856,13 +769,12 @@ async def test_gzip_answer_over_max_body_bytes_once_decompressed_is_refused(
     monkeypatch.setattr(http1, "MAX_BODY_BYTES", 1000)
     bomb = gzip.compress(b"\0" * 100_000)  # ~130 bytes on the wire
     assert len(bomb) < 1000
-    async with Server(serve_each(answer(bomb, headers="Content-Encoding: gzip\r\n"))) as server:
-        ep = endpoint(server)
-        try:
-            with pytest.raises(UpstreamConnectionError, match="answer over 1000 bytes"):
-                await post(ep)
-        finally:
-            await ep.aclose()
+    async with (
+        Server(serve_each(answer(bomb, headers="Content-Encoding: gzip\r\n"))) as server,
+        opened(server) as ep,
+    ):
+        with pytest.raises(UpstreamConnectionError, match="answer over 1000 bytes"):
+            await post(ep)
 
 
 def test_non_ascii_header_or_url_is_a_config_error() -> None:
