@@ -12,7 +12,7 @@ import numpy as np
 import numpy.typing as npt
 import orjson
 
-from switchman.errors import SwitchmanError
+from switchman.errors import EmbedderUnavailable, SwitchmanError
 from switchman.learning.calibrate import calibrate as calibrate_lambda
 from switchman.learning.calibrate import cost_matrix, with_calibration
 from switchman.learning.evaluate import cross_val_predict
@@ -26,7 +26,7 @@ from switchman.learning.outcomes import (
 )
 from switchman.learning.report import evaluation_report, format_report
 from switchman.learning.train import LEARNERS, TrainConfig, add_model, embed_texts, train_router
-from switchman.routing.embed import available_embedders, get_embedder, is_embedder_name
+from switchman.routing.embed import available_embedders, check_embedder_name, get_embedder
 from switchman.routing.learned import RouterArtifact, load_router, save_router
 
 __all__ = ["calibrate", "data_group", "eval_cmd", "score", "train"]
@@ -46,10 +46,20 @@ def _run(fn: Any, *args: Any, **kwargs: Any) -> Any:
 
 
 def _embedder_name(name: str) -> str:
-    if not is_embedder_name(name):
-        known = ", ".join(available_embedders())
-        raise click.BadParameter(f"unknown embedder {name!r} (known: {known}, minilm@N, minilm@H+T)")
+    try:
+        check_embedder_name(name)
+    except EmbedderUnavailable as exc:
+        raise click.BadParameter(str(exc)) from None
     return name
+
+
+_embedder_option = click.option(
+    "--embedder",
+    default="wordllama",
+    show_default=True,
+    callback=lambda ctx, param, value: _embedder_name(value),
+    help=f"{', '.join(available_embedders())}, or any MiniLM window minilm@N / minilm@H+T",
+)
 
 
 def _embed(embedder_name: str, texts: Sequence[str], quiet: bool) -> F32:
@@ -129,13 +139,7 @@ def import_cmd(kind: str, src: Path, output: Path) -> None:
 @click.command("train")
 @click.argument("path", type=click.Path(exists=True, path_type=Path))
 @click.option("-o", "--output", type=click.Path(path_type=Path), help="Router directory to write.")
-@click.option(
-    "--embedder",
-    default="wordllama",
-    show_default=True,
-    callback=lambda ctx, param, value: _embedder_name(value),
-    help=f"{', '.join(available_embedders())}, or any MiniLM window minilm@N / minilm@H+T",
-)
+@_embedder_option
 @click.option("--learner", default="auto", show_default=True, type=click.Choice(LEARNERS))
 @click.option("--models", default=None, help="Comma-separated models to learn (default: all in the data).")
 @click.option("--k", default=100, show_default=True, help="kNN neighbours.")
@@ -212,13 +216,7 @@ def score(data_path: Path, router_dir: Path, output: Path, quiet: bool) -> None:
 @click.argument("data_path", type=click.Path(exists=True, path_type=Path))
 @click.option("--router", "router_dir", type=click.Path(exists=True, path_type=Path))
 @click.option("--cv", default=0, help="k-fold train+eval on DATA instead of a trained --router.")
-@click.option(
-    "--embedder",
-    default="wordllama",
-    show_default=True,
-    callback=lambda ctx, param, value: _embedder_name(value),
-    help=f"{', '.join(available_embedders())}, or any MiniLM window minilm@N / minilm@H+T",
-)
+@_embedder_option
 @click.option("--learner", default="auto", show_default=True, type=click.Choice(LEARNERS))
 @click.option("--seed", default=0, show_default=True, help="Fold shuffling seed (with --cv).")
 @click.option("--strong", default=None, help="Strong model (two-model metrics).")

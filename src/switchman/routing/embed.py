@@ -448,19 +448,20 @@ def _factory(key: str) -> Callable[[], Embedder] | None:
     return lambda: MiniLMEmbedder(max_tokens=head + tail, tail_tokens=tail)
 
 
-def is_embedder_name(name: str) -> bool:
-    """Whether :func:`get_embedder` knows ``name`` (without loading anything; a MiniLM window's size is
-    checked when it loads)."""
-    return _factory(_canonical(name)) is not None
+def check_embedder_name(name: str) -> Callable[[], Embedder]:
+    """The loader of ``name`` (nothing is loaded yet; a MiniLM window's size is checked when it loads),
+    or :class:`EmbedderUnavailable` naming the known embedders."""
+    factory = _factory(_canonical(name))
+    if factory is None:
+        known = ", ".join(sorted(available_embedders()))
+        raise EmbedderUnavailable(f"unknown embedder {name!r} (known: {known}, minilm@N, minilm@H+T)")
+    return factory
 
 
 def get_embedder(name: str) -> Embedder:
     """The process-wide embedder for a short name or ``model_id``; loaded on first use, then cached."""
     key = _canonical(name)
-    factory = _factory(key)
-    if factory is None:
-        known = ", ".join(sorted(available_embedders()))
-        raise EmbedderUnavailable(f"unknown embedder {name!r} (known: {known}, minilm@N, minilm@H+T)")
+    factory = check_embedder_name(key)
     cached = _CACHE.get(key)
     if cached is not None:
         return cached
