@@ -159,7 +159,3 @@ def loads_object(raw: bytes, provider: str) -> dict[str, Any]:
     if not isinstance(data, dict):
         raise UpstreamBadResponse(f"{provider}: upstream answered a non-object", provider=provider)
     return data
-
-
-def timeout_error(provider: str, what: str) -> UpstreamTimeout:
-    return UpstreamTimeout(f"{provider}: upstream timed out ({what})", provider=provider)
