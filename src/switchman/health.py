@@ -139,11 +139,16 @@ class HealthBoard:
     # --- the routing Stats protocol ---
 
     def available(self, model: str) -> bool:
-        now = time.monotonic()
         deps = self._by_model.get(model)
         if not deps:
             return True
-        return any(self.get(d).breaker.allows(now) for d in deps)
+        now = time.monotonic()
+        known = self._deployments
+        for d in deps:  # (a loop, not any(): this runs for every candidate of every routed request)
+            h = known.get(d)
+            if h is None or h.breaker.allows(now):  # a deployment never seen has a closed breaker
+                return True
+        return False
 
     def latency_ms(self, model: str) -> float | None:
         values = [

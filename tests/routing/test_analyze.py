@@ -179,3 +179,14 @@ def test_text_features_are_computed_when_first_read() -> None:
     assert set(analyze(request("hi")).features(complete=True)) >= {"has_code", "difficulty"}
     copy = a.with_embedding(np.zeros(2, dtype=np.float32))
     assert copy.computed == a.computed
+
+
+def test_with_embedding_copies_every_field() -> None:
+    import dataclasses
+
+    a = analyze(request("hello there", body={"max_tokens": 9}, tier="premium"))
+    e = np.ones(3, dtype=np.float32)
+    copy = a.with_embedding(e)
+    for f in dataclasses.fields(a):
+        want = e if f.name == "embedding" else getattr(a, f.name)
+        assert getattr(copy, f.name) is want, f.name

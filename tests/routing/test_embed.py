@@ -82,3 +82,16 @@ def test_hashing_is_deterministic_and_sized() -> None:
 def test_l2_normalise_keeps_zero_rows() -> None:
     out = l2_normalise(np.array([[3.0, 4.0], [0.0, 0.0]]))
     np.testing.assert_allclose(out, [[0.6, 0.8], [0.0, 0.0]])
+
+
+@pytest.mark.parametrize("name", ["hashing", "wordllama", "minilm"])
+def test_embed_one_is_the_batch_row(name: str) -> None:
+    # the per-request call (the embedder's own embed_one where it has one) gives the batch's vector
+    emb = get_embedder(name)
+    texts = [*PARAPHRASES, UNRELATED, "", "   ", "x " * 300]
+    batch = emb.embed(texts)
+    for text, row in zip(texts, batch, strict=True):
+        one = embed_one(emb, text)
+        assert one.dtype == np.float32 and one.shape == (emb.dim,)
+        np.testing.assert_array_equal(one, emb.embed([text])[0])
+        np.testing.assert_allclose(one, row, atol=1e-6)

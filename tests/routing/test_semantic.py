@@ -72,3 +72,28 @@ def test_fit_thresholds_separates_labelled_examples() -> None:
 def test_fit_keeps_threshold_for_routes_without_examples() -> None:
     fits = fit_thresholds(INDEX, EMB.embed(["hello"]), [None])
     assert [(f.route, f.threshold, f.positives) for f in fits] == [("code", 0.3, 0), ("translate", 0.3, 0)]
+
+
+def test_thresholds_compare_as_float32_similarities() -> None:
+    # a similarity equal to its threshold (in float32) clears it; one float32 step below does not
+    text = "write a python function that sorts a list"
+    sim = float(INDEX.similarities(vec(text))[0])
+    at = SemanticRouteConfig(name="code", examples=CODE.examples, threshold=sim, then=CODE.then)
+    above = SemanticRouteConfig(
+        name="code",
+        examples=CODE.examples,
+        threshold=float(np.nextafter(np.float32(sim), np.float32(2))),
+        then=CODE.then,
+    )
+    assert SemanticIndex([at], EMB).match(vec(text)).route is at
+    assert SemanticIndex([above], EMB).match(vec(text)).route is None
+
+
+def test_a_route_without_examples_never_matches() -> None:
+    # the config requires examples; the index still copes with a route built without them
+    empty = SemanticRouteConfig.model_construct(
+        name="empty", examples=[], threshold=-1.0, then=RouteTarget(tier="top")
+    )
+    m = SemanticIndex([empty, CODE], EMB).match(vec("fix this python bug"))
+    assert m.route is CODE
+    assert m.scores[0] == ("empty", -1.0)

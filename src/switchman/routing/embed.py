@@ -29,6 +29,7 @@ the instance is cached for the life of the process (thread-safe). Embedding is p
 
 from __future__ import annotations
 
+import math
 import re
 import threading
 import zlib
@@ -76,7 +77,12 @@ def l2_normalise(x: npt.NDArray[np.floating]) -> FloatArray:
 
 
 def embed_one(embedder: Embedder, text: str) -> FloatArray:
-    """The embedding of one text as a ``(dim,)`` vector (the per-request call)."""
+    """The embedding of one text as a ``(dim,)`` vector (the per-request call): the embedder's own
+    ``embed_one`` when it has one (the same vector as ``embed([text])[0]``, without the batch)."""
+    one = getattr(embedder, "embed_one", None)
+    if one is not None:
+        vec: FloatArray = one(text)
+        return vec
     row: FloatArray = embedder.embed([text])[0]
     return row
 
@@ -162,11 +168,17 @@ class WordLlamaEmbedder:
         summed: FloatArray = np.add.reduce(self._table[rows], axis=0)
         return summed  # the mean's direction: normalised by the caller
 
+    def embed_one(self, text: str) -> FloatArray:
+        """``embed([text])[0]`` (the per-request call), without the batch or l2_normalise's arrays."""
+        v = self._vector(text)
+        norm = math.sqrt(v @ v)  # the float32 square root's value (double rounding is exact for sqrt)
+        if norm > 0:
+            v /= np.float32(norm)  # v is this call's own sum
+        return v
+
     def embed(self, texts: Sequence[str]) -> FloatArray:
-        if len(texts) == 1:  # the per-request call: one vector, without l2_normalise's array machinery
-            v = self._vector(texts[0])
-            norm = float(np.sqrt(v @ v))
-            return (v / np.float32(norm) if norm > 0 else v)[None, :]
+        if len(texts) == 1:
+            return self.embed_one(texts[0])[None, :]
         if not texts:
             return np.zeros((0, self.dim), dtype=np.float32)
         return l2_normalise(np.stack([self._vector(t) for t in texts]))

@@ -30,7 +30,7 @@ from switchman.errors import ConfigError, NoCandidate
 from switchman.routing.analyze import Analysis, analyze
 from switchman.routing.decision import Candidate, Decision
 from switchman.routing.request import RequestInfo
-from switchman.routing.rules import apply_target, filter_candidates, first_rules
+from switchman.routing.rules import apply_target, compile_rules, filter_candidates, first_rules
 from switchman.routing.scoring import (
     QualityPredictor,
     Scored,
@@ -42,6 +42,9 @@ from switchman.routing.tokens import TokenCounter, get_token_counter
 from switchman.routing.trace import RoutedDecision, build_route_trace
 
 if TYPE_CHECKING:  # embedders and semantic indexes (numpy) are imported only by routers that use them
+    import numpy as np
+    import numpy.typing as npt
+
     from switchman.routing.embed import Embedder
     from switchman.routing.semantic import SemanticIndex
 
@@ -130,9 +133,16 @@ class PipelinePolicy:
         self.routers: Mapping[str, PipelinePolicy] = routers if routers is not None else {}
         self.clock = clock
         self._prep: _Prepared | None = None
+        self._rules = compile_rules(config.rules)
         if config.routes and embedder is None:
             raise ConfigError(f"routers.{name}: semantic routes need an embedder")
         self.index: SemanticIndex | None = None
+        #: The request text's embedding (``embed_one`` on this router's embedder), bound once.
+        self._embed_text: Callable[[str], npt.NDArray[np.float32]] | None = None
+        if embedder is not None:
+            from switchman.routing.embed import embed_one
+
+            self._embed_text = partial(embed_one, embedder)
         if config.routes and embedder is not None:
             from switchman.routing.semantic import SemanticIndex
 
@@ -177,8 +187,8 @@ class PipelinePolicy:
         target = self.target if request.threshold is None else request.threshold
         # rules and routes narrow the candidates (``narrowing`` is made by the first that applies)
         narrowing: _Narrowing | None = None
-        if cfg.rules:
-            for rule in first_rules(cfg.rules, analysis, request, self.clock()):
+        if self._rules:
+            for rule in first_rules(self._rules, analysis, request, self.clock()):
                 label = f"rule:{rule.name}"
                 if rule.then.router is not None:
                     so_far = narrowing.steps if narrowing is not None else list(steps_in)
@@ -192,12 +202,10 @@ class PipelinePolicy:
 
         if (
             analysis.embedding is None
-            and self.embedder is not None
+            and self._embed_text is not None
             and (self.predictor is not None or (self.index is not None and not decisive))
         ):
-            from switchman.routing.embed import embed_one
-
-            analysis = analysis.with_embedding(embed_one(self.embedder, analysis.text))
+            analysis = analysis.with_embedding(self._embed_text(analysis.text))
         route_scores: tuple[tuple[str, float], ...] = ()
         if self.index is not None and not decisive and analysis.embedding is not None:
             match = self.index.match(analysis.embedding)

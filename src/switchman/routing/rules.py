@@ -21,7 +21,18 @@ from switchman.config.routing import RouteTarget, RuleConfig, RuleWhen
 from switchman.routing.analyze import Analysis
 from switchman.routing.request import RequestInfo
 
-__all__ = ["CONTEXT_MARGIN", "RESERVED_OUTPUT", "apply_target", "constraint_failure", "filter_candidates"]
+__all__ = [
+    "CONTEXT_MARGIN",
+    "RESERVED_OUTPUT",
+    "CompiledRule",
+    "apply_target",
+    "compile_rules",
+    "compile_when",
+    "constraint_failure",
+    "filter_candidates",
+    "first_rules",
+    "rule_matches",
+]
 
 #: Counted tokens are inflated by this share before the context-window check.
 CONTEXT_MARGIN = 0.05
@@ -79,50 +90,90 @@ def _hour_in(hours: tuple[int, int], hour: int) -> bool:
     return start <= hour < end if start <= end else hour >= start or hour < end
 
 
-def rule_matches(when: RuleWhen, analysis: Analysis, request: RequestInfo, now: float) -> bool:
-    """All conditions given in ``when`` hold."""
-    checks: list[Callable[[], bool]] = []
+#: A compiled ``when``: does it hold for (analysis, request, now)?
+Matcher = Callable[[Analysis, RequestInfo, float], bool]
+
+
+def compile_when(when: RuleWhen) -> Matcher:
+    """``when`` as one predicate, its conditions checked in the documented order (the first that fails
+    ends the check, so a feature a later condition reads, e.g. the language, is not computed for
+    nothing). Made once per rule when a router is built (:class:`CompiledRule`), not per request."""
+    checks: list[Matcher] = []
     if when.tier:
-        checks.append(lambda: analysis.tier in when.tier)
+        tiers = when.tier
+        checks.append(lambda a, r, now: a.tier in tiers)
     if when.latency:
-        checks.append(lambda: analysis.latency in when.latency)
+        latencies = when.latency
+        checks.append(lambda a, r, now: a.latency in latencies)
     if when.task:
-        checks.append(lambda: analysis.task in when.task)
+        tasks = when.task
+        checks.append(lambda a, r, now: a.task in tasks)
     if when.keys:
-        checks.append(lambda: request.key_id in when.keys)
-    if when.hours_utc is not None or when.days:
-        t = datetime.fromtimestamp(now, tz=UTC)
-        if when.hours_utc is not None:
-            hours = when.hours_utc
-            checks.append(lambda: _hour_in(hours, t.hour))
-        if when.days:
-            checks.append(lambda: _DAYS[t.weekday()] in when.days)
+        keys = when.keys
+        checks.append(lambda a, r, now: r.key_id in keys)
+    if when.hours_utc is not None:
+        hours = when.hours_utc
+        checks.append(lambda a, r, now: _hour_in(hours, datetime.fromtimestamp(now, tz=UTC).hour))
+    if when.days:
+        days = when.days
+        checks.append(lambda a, r, now: _DAYS[datetime.fromtimestamp(now, tz=UTC).weekday()] in days)
     if when.min_tokens is not None:
         lo = when.min_tokens
-        checks.append(lambda: analysis.conversation_tokens >= lo)
+        checks.append(lambda a, r, now: a.conversation_tokens >= lo)
     if when.max_tokens is not None:
         hi = when.max_tokens
-        checks.append(lambda: analysis.conversation_tokens <= hi)
+        checks.append(lambda a, r, now: a.conversation_tokens <= hi)
     if when.code is not None:
-        checks.append(lambda: analysis.has_code == when.code)
+        code = when.code
+        checks.append(lambda a, r, now: a.has_code == code)
     if when.language:
-        checks.append(lambda: analysis.language in when.language)
+        languages = when.language
+        checks.append(lambda a, r, now: a.language in languages)
     if when.vision is not None:
-        checks.append(lambda: analysis.needs_vision == when.vision)
+        vision = when.vision
+        checks.append(lambda a, r, now: a.needs_vision == vision)
     if when.tools is not None:
-        checks.append(lambda: analysis.needs_tools == when.tools)
+        tools = when.tools
+        checks.append(lambda a, r, now: a.needs_tools == tools)
     if when.json_mode is not None:
-        checks.append(lambda: analysis.needs_json == when.json_mode)
-    return all(c() for c in checks)
+        json_mode = when.json_mode
+        checks.append(lambda a, r, now: a.needs_json == json_mode)
+    if not checks:
+        return lambda a, r, now: True
+    if len(checks) == 1:
+        return checks[0]
+    every = tuple(checks)
+    return lambda a, r, now: all(c(a, r, now) for c in every)
+
+
+def rule_matches(when: RuleWhen, analysis: Analysis, request: RequestInfo, now: float) -> bool:
+    """All conditions given in ``when`` hold."""
+    return compile_when(when)(analysis, request, now)
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledRule:
+    rule: RuleConfig
+    matches: Matcher
+
+
+def compile_rules(rules: Sequence[RuleConfig]) -> tuple[CompiledRule, ...]:
+    return tuple(CompiledRule(rule, compile_when(rule.when)) for rule in rules)
 
 
 def first_rules(
-    rules: Sequence[RuleConfig], analysis: Analysis, request: RequestInfo, now: float
+    rules: Sequence[RuleConfig] | Sequence[CompiledRule],
+    analysis: Analysis,
+    request: RequestInfo,
+    now: float,
 ) -> list[RuleConfig]:
-    """The matching rules in order, up to and including the first decisive one."""
+    """The matching rules in order, up to and including the first decisive one (``rules`` compiled by
+    :func:`compile_rules` when the caller keeps them, as routers do)."""
     out: list[RuleConfig] = []
-    for rule in rules:
-        if rule_matches(rule.when, analysis, request, now):
+    for item in rules:
+        compiled = item if isinstance(item, CompiledRule) else CompiledRule(item, compile_when(item.when))
+        if compiled.matches(analysis, request, now):
+            rule = compiled.rule
             out.append(rule)
             if rule.then.decisive:
                 break

@@ -50,6 +50,10 @@ class SemanticIndex:
         self._matrix: FloatArray = (
             embedder.embed(texts) if texts else np.zeros((0, embedder.dim), dtype=np.float32)
         )
+        self._names = tuple(r.name for r in self.routes)
+        #: The configured thresholds as float32 values: numpy compares a float32 similarity with a
+        #: Python float in float32 (NEP 50), so matching on Python floats compares with these.
+        self._limits = _as_float32([r.threshold for r in self.routes])
 
     def __bool__(self) -> bool:
         return bool(self.routes)
@@ -66,15 +70,26 @@ class SemanticIndex:
         return out
 
     def match(self, embedding: FloatArray, thresholds: Sequence[float] | None = None) -> RouteMatch:
-        sims = self.similarities(embedding)
-        limits = thresholds if thresholds is not None else [r.threshold for r in self.routes]
-        scores = tuple((r.name, round(float(s), 4)) for r, s in zip(self.routes, sims, strict=True))
+        routes = self.routes
+        if len(self._with_examples) == len(routes) and len(routes):  # every route has examples
+            # Python floats from here on: one conversion instead of a numpy scalar per comparison
+            sims: list[float] = np.maximum.reduceat(
+                self._matrix @ embedding.astype(np.float32, copy=False), self._starts
+            ).tolist()
+        else:
+            sims = self.similarities(embedding).tolist()
+        limits = self._limits if thresholds is None else _as_float32(thresholds)
         best: SemanticRouteConfig | None = None
         best_sim = -1.0
-        for r, s, limit in zip(self.routes, sims, limits, strict=True):
+        for r, s, limit in zip(routes, sims, limits, strict=True):
             if s >= limit and s > best_sim:
-                best, best_sim = r, float(s)
-        return RouteMatch(best, best_sim if best is not None else float(sims.max(initial=-1.0)), scores)
+                best, best_sim = r, s
+        scores = tuple([(name, round(s, 4)) for name, s in zip(self._names, sims, strict=True)])
+        return RouteMatch(best, best_sim if best is not None else max(sims, default=-1.0), scores)
+
+
+def _as_float32(values: Sequence[float]) -> list[float]:
+    return np.asarray(values, dtype=np.float32).tolist()  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
