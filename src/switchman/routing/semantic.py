@@ -73,8 +73,9 @@ class SemanticIndex:
         routes = self.routes
         if len(self._with_examples) == len(routes) and len(routes):  # every route has examples
             # Python floats from here on: one conversion instead of a numpy scalar per comparison
+            # (np.dot: the same matrix-vector product as ``@`` with a third of its call overhead)
             sims: list[float] = np.maximum.reduceat(
-                self._matrix @ embedding.astype(np.float32, copy=False), self._starts
+                np.dot(self._matrix, embedding.astype(np.float32, copy=False)), self._starts
             ).tolist()
         else:
             sims = self.similarities(embedding).tolist()
