@@ -2,13 +2,27 @@
 
 from __future__ import annotations
 
-from routing_helpers import catalog, config, request
+import dataclasses
+import math
+import random
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+import pytest
+from routing_helpers import MODELS, catalog, config, request
 
 from switchman.catalog import NoStats
+from switchman.errors import SwitchmanError
+from switchman.routing import explain
 from switchman.routing.decision import Candidate, Decision
-from switchman.routing.embed import HashingEmbedder
-from switchman.routing.explain import SHORT_MAX, explain_json, explain_text, short_route
-from switchman.routing.policy import build_policies
+from switchman.routing.embed import HashingEmbedder, get_embedder
+from switchman.routing.explain import SHORT_MAX, explain_json, explain_log, explain_text, round4, short_route
+from switchman.routing.learned import KNNBank, KNNPredictor, RouterArtifact, save_router
+from switchman.routing.policy import build_policies, explicit_decision
+from switchman.routing.trace import RoutedDecision
 
 IMAGE = [{"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": "x"}}]
 ROUTES = [
@@ -85,3 +99,194 @@ def test_explanations_show_the_text_features_that_were_computed() -> None:
     data = explain_json(d)
     assert data["language"] == "fr" and data["steps"] == ["rule:fr"]
     assert "lang fr" in explain_text(d)
+
+
+# --- the log line's explanation (explain_log) and explain_json, against the trace they explain ---
+
+
+def explained_from_trace(d: Decision) -> dict[str, Any]:
+    """What explain_json returned when it read everything from ``d.trace`` (the oracle: written out here,
+    independent of explain.py)."""
+    chain = [
+        {
+            "model": c.model,
+            "predicted_quality": c.predicted_quality,
+            "expected_cost_usd": c.expected_cost_usd,
+            "reason": c.reason,
+        }
+        for c in d.chain
+    ]
+    head: dict[str, Any] = {
+        "router": d.policy,
+        "model": d.chain[0].model if d.chain else None,
+        "route": short_route(d),
+        "chain": chain,
+        "features": dict(d.features),
+        "dropped": [{"model": m, "reason": r} for m, r in d.dropped],
+    }
+    trace = d.trace if isinstance(d, RoutedDecision) else None
+    if trace is None:
+        return head
+    a = trace.analysis
+    return head | {
+        "policy": trace.policy,
+        "target": trace.target,
+        "steps": list(trace.steps),
+        "route_scores": dict(trace.route_scores),
+        "embedder": trace.embedder,
+        "predictor": trace.predictor,
+        "language": a.computed_language,
+        "declared": {"tier": a.tier, "latency": a.latency, "task": a.task},
+        "candidates": [
+            {
+                "model": c.model,
+                "tier": c.tier,
+                "status": c.status,
+                "reason": c.reason,
+                "predicted_quality": c.quality,
+                "quality_source": c.quality_source or None,
+                "expected_cost_usd": c.cost_usd,
+                "expected_output_tokens": c.output_tokens,
+            }
+            for c in trace.candidates
+        ],
+        "notes": list(trace.notes),
+    }
+
+
+NO_JSON = {
+    **MODELS,
+    "coder": {**MODELS["coder"], "capabilities": {"vision": False, "tools": False, "json": False}},
+}
+RULES = [
+    {"name": "premium", "when": {"tier": ["premium"]}, "then": {"tier": "top"}},
+    {"name": "batch", "when": {"latency": ["batch"]}, "then": {"policy": "cheapest"}},
+    {"name": "interactive", "when": {"latency": ["interactive"]}, "then": {"latency": ["low", "medium"]}},
+    {"name": "fr", "when": {"language": ["fr"]}, "then": {"tier": "top"}},
+    {"name": "vip", "when": {"keys": ["vip"]}, "then": {"router": "switchman/quality"}},
+]
+PROMPTS = [
+    "hello",
+    "write a python function to add numbers",
+    "Bonjour, comment ça va ? Je voudrais un café.",
+    "Design a distributed consensus protocol and prove its safety under partitions. " * 8,
+    'say "hi", then \\ and a tab\t and \u00e9\u4e2d\U0001f600',
+]
+
+
+class Down(NoStats):
+    def available(self, model: str) -> bool:
+        return model != "small"
+
+
+def decisions(tmp_path: Path) -> Iterator[Decision]:
+    """Decisions of every shape: rules (tier, latency, language, delegation), a semantic route hit and
+    miss, dropped models (vision, tools, json, unavailable), unused fallbacks, a request threshold, a
+    learned predictor, a plain Decision and an explicit one."""
+    routers = {
+        "switchman/auto": {"policy": "threshold", "routes": ROUTES, "embedder": "hashing", "rules": RULES},
+        "switchman/quality": {"policy": "quality"},
+        "short": {"policy": "utility", "max_fallbacks": 1},
+        "learned": {"policy": "threshold", "predictor": str(learned_artifact(tmp_path))},
+    }
+    cfg = config(routers, NO_JSON)
+    policies = build_policies(cfg, embedder_loader=lambda name: get_embedder(name))
+    cat = catalog(cfg)
+    body_variants: list[dict[str, Any]] = [
+        {},
+        {"tools": [{"type": "function", "function": {"name": "f", "parameters": {}}}]},
+        {"response_format": {"type": "json_object"}},
+        {"max_tokens": 5},
+    ]
+    for name, policy in policies.items():
+        for text in PROMPTS:
+            for content in (text, [{"type": "text", "text": text}, *IMAGE[1:]]):
+                for body in body_variants:
+                    for kw in ({}, {"tier": "premium"}, {"latency": "batch"}, {"latency": "interactive"}):
+                        for extra in ({}, {"threshold": 0.95}, {"key_id": "vip"}):
+                            info = request(content, model=name, body=body, **kw, **extra)
+                            try:
+                                yield policy.decide(info, cat, NoStats())
+                                yield policy.decide(info, cat, Down())
+                            except SwitchmanError:
+                                pass
+    yield explicit_decision(request("hi", model="large"), cat)
+    yield Decision(
+        chain=(Candidate("m", None, 0.0, "explicit, with a comma"),), policy="p", dropped=(("x", "y"),)
+    )
+    yield Decision(chain=(), policy="empty")
+
+
+def learned_artifact(tmp_path: Path) -> Path:
+    emb = HashingEmbedder()
+    texts = ["write a python function", "fix this bug", "hello how are you", "tell me a joke"]
+    scores = np.array([[0.0, 1.0, 1.0]] * 2 + [[1.0, 1.0, 1.0]] * 2)
+    bank = KNNBank(emb.embed(texts), ("small", "coder", "large"), scores)
+    return save_router(
+        tmp_path / "router", RouterArtifact(emb.model_id, KNNPredictor((bank,), k=3, alpha=0.1))
+    )
+
+
+def test_explain_json_and_the_log_line_say_what_the_trace_says(tmp_path: Path) -> None:
+    seen: set[str] = set()
+    n = 0
+    for d in decisions(tmp_path):
+        # fresh decisions: explain_json, explain_log before the trace is ever built
+        want = orjson.dumps(explain_log(d, short_route(d)))
+        assert orjson.dumps(explain_log(d)) == want
+        plain = explain_json(d)
+        assert orjson.dumps(plain) == want
+        expected = explained_from_trace(d)  # builds the trace
+        assert plain == expected and list(plain) == list(expected)
+        assert orjson.dumps(expected) == want
+        assert json_types(plain) == json_types(expected)  # plain lists and dicts, as before
+        if isinstance(d, RoutedDecision):
+            # the same decision whose trace builder is not the pipeline's partial: read from the trace
+            other = dataclasses.replace(d, build_trace=lambda d=d: d.trace)
+            assert orjson.dumps(explain_log(other)) == want and explain_json(other) == expected
+            seen.update(c["status"] for c in expected["candidates"])
+            seen.update(f"q:{c['quality_source']}" for c in expected["candidates"])
+            seen.update(expected["steps"])
+            seen.update(f"declared:{k}" for k, v in expected["declared"].items() if v)
+            seen.update(f"lang:{expected['language']}" for _ in [0] if expected["language"])
+            seen.update(f"dropped:{r['reason']}" for r in expected["dropped"])
+        n += 1
+    assert n > 500
+    for shape in (
+        "primary", "fallback", "unused", "dropped", "q:prior", "q:learned", "rule:premium", "rule:batch",
+        "rule:interactive", "rule:fr", "declared:tier", "declared:latency", "lang:fr", "dropped:no-vision",
+        "dropped:no-tools", "dropped:no-json", "dropped:unavailable",
+    ):  # fmt: skip
+        assert shape in seen, shape
+    assert any(s.startswith("route:code=") for s in seen)
+    assert any(s.startswith("rule:vip>switchman/quality") for s in seen)
+
+
+def json_types(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: json_types(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [json_types(v) for v in value]
+    return type(value).__name__
+
+
+def test_round4_is_round_to_4_places() -> None:
+    rng = random.Random(7)
+    values = [rng.random() for _ in range(200_000)] + [rng.uniform(0, 100) for _ in range(50_000)]
+    values += [k / 20000 + d for k in range(0, 2_000_000, 7) for d in (0.0, 1e-12, -1e-12, 3e-10, -3e-10)]
+    values += [0.0, -0.0, 5e-324, 5e-5, 4.99999e-5, 99.99995, 100.0, 1e9, -0.25, -1e-9, math.inf, -math.inf]
+    for x in values:
+        assert round4(x) == round(x, 4) and math.copysign(1, round4(x)) == math.copysign(1, round(x, 4)), x
+    assert math.isnan(round4(math.nan))
+    assert round4(np.float32(0.88392)) == round(np.float32(0.88392), 4)
+
+
+def test_short_form_is_remembered_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(explain, "_SHORT_KEPT", 3)
+    monkeypatch.setattr(explain, "_SHORT", {})
+    odd = Decision(chain=(Candidate("m", None, 0.0, " caf\u00e9\r\n" + "y" * 400),), policy="p")
+    first = short_route(odd)
+    assert short_route(odd) == first == explain._short(f"p;m; caf\u00e9\r\n{'y' * 400}")
+    for i in range(10):
+        assert short_route(Decision(chain=(Candidate(f"m{i}", None, 0.0, "r"),), policy="p")) == f"p;m{i};r"
+    assert len(explain._SHORT) <= 3

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import field
+from functools import partial
 from typing import Literal
 
 from switchman.catalog import Catalog
@@ -19,7 +20,15 @@ from switchman.routing.decision import Decision
 from switchman.routing.scoring import Scored
 from switchman.routing.values import value
 
-__all__ = ["CandidateTrace", "RouteTrace", "RoutedDecision", "Status", "build_route_trace"]
+__all__ = [
+    "CandidateTrace",
+    "RouteTrace",
+    "RoutedDecision",
+    "Status",
+    "TraceInputs",
+    "build_route_trace",
+    "trace_inputs",
+]
 
 Status = Literal["primary", "fallback", "unused", "dropped"]
 
@@ -97,6 +106,38 @@ def build_route_trace(
         predictor,
         notes,
     )
+
+
+#: :func:`build_route_trace`'s arguments, in its order.
+TraceInputs = tuple[
+    str,  # router
+    str | None,  # embedder
+    str | None,  # predictor
+    Analysis,
+    str,  # policy
+    float,  # target
+    tuple[str, ...],  # steps
+    tuple[tuple[str, float], ...],  # route_scores
+    list[Scored],  # full
+    int,  # chain_len
+    str,  # primary_reason
+    list[tuple[str, str]],  # dropped
+    Catalog,
+    tuple[str, ...],  # notes
+]
+
+
+def trace_inputs(decision: RoutedDecision) -> TraceInputs | None:
+    """What the decision's trace would be built from, without building it: the arguments of its
+    ``build_trace`` when that is ``partial(build_route_trace, ...)`` with all of them given
+    positionally (as the pipeline makes it), else None (read :attr:`RoutedDecision.trace` then).
+
+    For the request's log line, which serialises these directly (no :class:`CandidateTrace` objects).
+    """
+    b = decision.build_trace
+    if type(b) is partial and b.func is build_route_trace and len(b.args) == 14 and not b.keywords:
+        return b.args
+    return None
 
 
 def _trace_candidates(

@@ -16,7 +16,7 @@ from switchman.dispatch import CallTrace
 from switchman.errors import InvalidRequest, RequestTooLarge, SwitchmanError, retry_after_of, to_openai_error
 from switchman.records import CallRecord
 from switchman.routing.decision import Decision
-from switchman.routing.explain import explain_json, short_route
+from switchman.routing.explain import explain_log, short_route
 from switchman.routing.request import LatencyClass, RequestInfo
 from switchman.serving.guard import GUARD
 from switchman.serving.keys import H_MODEL, H_REQUEST_ID, H_ROUTE, STATE
@@ -98,15 +98,23 @@ async def chat_completions(request: web.Request) -> web.StreamResponse:
 def _log_request(record: CallRecord, decision: Decision | None) -> None:
     """One JSON log line per request: the call record and the full routing explanation.
 
-    The record is serialised by orjson directly (a pre-encoded fragment), not copied into dicts. Prompt
+    Both are serialised by orjson in the line's one ``dumps``: the record as the dataclass it is, the
+    decision as :func:`explain_log` gives it (the bytes of ``explain_json``, without its copies). Prompt
     and response bodies (kept for the ledger when enabled) never go to the log.
     """
     if record.prompt_body is not None or record.response_body is not None:
         record = dataclasses.replace(record, prompt_body=None, response_body=None)
-    extra: dict[str, Any] = {"request_id": record.request_id, "call": orjson.Fragment(orjson.dumps(record))}
-    if decision is not None:
-        extra["decision"] = explain_json(decision)
-    info_line(log, "request", extra)
+    if decision is None:
+        info_line(log, "request", {"request_id": record.request_id, "call": record})
+        return
+    # the record's route is this decision's short form (set from it in _chat) unless the request
+    # failed before that
+    route = record.route if record.route is not None and record.router == decision.policy else None
+    info_line(
+        log,
+        "request",
+        {"request_id": record.request_id, "call": record, "decision": explain_log(decision, route)},
+    )
 
 
 async def _chat(
