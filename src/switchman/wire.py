@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from switchman.errors import InvalidRequest, RequestTooLarge
+from switchman.values import value
 
 JSON = dict[str, Any]
 
@@ -23,7 +24,7 @@ _INT_FIELDS = ("max_tokens", "max_completion_tokens", "n", "seed", "top_logprobs
 _BOOL_FIELDS = ("stream", "logprobs", "parallel_tool_calls")
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Usage:
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -44,7 +45,7 @@ class Usage:
         return out
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class ChatRequest:
     """A validated chat completion request; ``body`` is the full original JSON for pass-through."""
 

@@ -154,6 +154,14 @@ def test_fast_paths_match_the_reference_patterns() -> None:
     for text in SAMPLES:
         assert detect_code(text) == (an._CODE_PATTERNS.search(text) is not None), text
         assert an._words_of(text) == an._WORDS.findall(text.lower()), text
+        assert an._count_numbers(text) == len(an._DIGITS.findall(text)), text
+    # the byte-translation paths (ASCII) against the reference patterns, on every ASCII character
+    rng = random.Random(5)
+    ascii_chars = [chr(c) for c in range(128)]
+    for _ in range(3000):
+        text = "".join(rng.choice(ascii_chars) for _ in range(rng.randint(0, 40)))
+        assert an._words_of(text) == an._WORDS.findall(text.lower()), repr(text)
+        assert an._count_numbers(text) == len(an._DIGITS.findall(text)), repr(text)
     rng = random.Random(3)  # branch-by-branch detection against the whole pattern on code-ish noise
     chars = [*"ab ;{}`=-><:+!&|\n\t()[].", "def ", "return ", "SELECT ", "from x import "]
     for _ in range(3000):

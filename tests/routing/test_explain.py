@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import math
-import random
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +17,7 @@ from switchman.errors import SwitchmanError
 from switchman.routing import explain
 from switchman.routing.decision import Candidate, Decision
 from switchman.routing.embed import HashingEmbedder, get_embedder
-from switchman.routing.explain import SHORT_MAX, explain_json, explain_log, explain_text, round4, short_route
+from switchman.routing.explain import SHORT_MAX, explain_json, explain_log, explain_text, short_route
 from switchman.routing.learned import KNNBank, KNNPredictor, RouterArtifact, save_router
 from switchman.routing.policy import build_policies, explicit_decision
 from switchman.routing.trace import RoutedDecision
@@ -268,17 +266,6 @@ def json_types(value: Any) -> Any:
     if isinstance(value, list):
         return [json_types(v) for v in value]
     return type(value).__name__
-
-
-def test_round4_is_round_to_4_places() -> None:
-    rng = random.Random(7)
-    values = [rng.random() for _ in range(200_000)] + [rng.uniform(0, 100) for _ in range(50_000)]
-    values += [k / 20000 + d for k in range(0, 2_000_000, 7) for d in (0.0, 1e-12, -1e-12, 3e-10, -3e-10)]
-    values += [0.0, -0.0, 5e-324, 5e-5, 4.99999e-5, 99.99995, 100.0, 1e9, -0.25, -1e-9, math.inf, -math.inf]
-    for x in values:
-        assert round4(x) == round(x, 4) and math.copysign(1, round4(x)) == math.copysign(1, round(x, 4)), x
-    assert math.isnan(round4(math.nan))
-    assert round4(np.float32(0.88392)) == round(np.float32(0.88392), 4)
 
 
 def test_short_form_is_remembered_and_bounded(monkeypatch: pytest.MonkeyPatch) -> None:

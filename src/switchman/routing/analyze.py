@@ -19,8 +19,9 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from switchman.routing.request import RequestInfo
+from switchman.routing.rounding import round4
 from switchman.routing.tokens import TokenCounter, get_token_counter
-from switchman.routing.values import value
+from switchman.values import value
 
 if TYPE_CHECKING:  # numpy is imported only by routers that embed (see routing/policy.py)
     import numpy as np
@@ -175,7 +176,7 @@ class Analysis:
         if complete or f.has_code is not None:
             out["has_code"] = float(self.has_code)
         if complete or f.difficulty is not None:
-            out["difficulty"] = round(self.difficulty, 4)
+            out["difficulty"] = round4(self.difficulty)
         return out
 
 
@@ -278,15 +279,28 @@ def analyze(info: RequestInfo, counter: TokenCounter | None = None, *, exact_fro
     )
 
 
-_ASCII_WORDS = re.compile(r"[a-z]+")
-_ASCII_DIGITS = re.compile(r"[0-9]+")
+#: Byte tables keeping only the ASCII letters (resp. digits) and turning every other byte into a space:
+#: the runs of ASCII text are then ``split()`` from the translated bytes, which costs a fifth of
+#: ``re.findall`` (the regex engine spends ~100 instructions a character; ``bytes.translate`` a few).
+_KEEP_LETTERS = bytes(c if 0x61 <= c <= 0x7A else 0x20 for c in range(256))
+_KEEP_DIGITS = bytes(c if 0x30 <= c <= 0x39 else 0x20 for c in range(256))
 
 
 def _words_of(sample: str) -> list[str]:
-    """The lower-cased words (runs of letters) of ``sample``; ASCII text takes a simpler, faster pattern
-    with the same matches."""
+    """The lower-cased words (runs of letters) of ``sample``: on ASCII text the runs of ``a``–``z``
+    (the same matches as ``_WORDS``, found by byte translation)."""
     lower = sample.lower()
-    return (_ASCII_WORDS if lower.isascii() else _WORDS).findall(lower)
+    if lower.isascii():
+        return lower.encode("ascii").translate(_KEEP_LETTERS).decode("ascii").split()
+    return _WORDS.findall(lower)
+
+
+def _count_numbers(sample: str) -> int:
+    """How many runs of digits ``sample`` has (``len(_DIGITS.findall(sample))``; by byte translation on
+    ASCII text)."""
+    if sample.isascii():
+        return len(sample.encode("ascii").translate(_KEEP_DIGITS).split())
+    return len(_DIGITS.findall(sample))
 
 
 # --- code ------------------------------------------------------------------------------------------
@@ -523,9 +537,7 @@ def difficulty(
     distinct = set(words)
     hard = _hard_count(distinct)
     easy = len(_EASY_WORDS.intersection(distinct))
-    digits = _ASCII_DIGITS if sample.isascii() else _DIGITS
-    # (search first: most prompts have no number, and a search costs a third of a findall)
-    numbers = len(digits.findall(sample)) if digits.search(sample) is not None else 0
+    numbers = _count_numbers(sample)
     questions = sample.count("?") - 1
     more_turns = turns - 1
     score = (

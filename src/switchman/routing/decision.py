@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import field
 
-from switchman.routing.values import value
+from switchman.values import value
 
 
 @value

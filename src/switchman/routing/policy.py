@@ -30,6 +30,7 @@ from switchman.errors import ConfigError, NoCandidate
 from switchman.routing.analyze import Analysis, analyze
 from switchman.routing.decision import Candidate, Decision
 from switchman.routing.request import RequestInfo
+from switchman.routing.rounding import round4
 from switchman.routing.rules import apply_target, compile_rules, filter_candidates, first_rules
 from switchman.routing.scoring import (
     QualityPredictor,
@@ -250,7 +251,7 @@ class PipelinePolicy:
         primary_reason = "|".join([*steps, why]) if steps else why
         candidates = tuple(
             [
-                Candidate(s.entry.name, round(s.quality, 4), s.cost_usd, "fallback" if i else primary_reason)
+                Candidate(s.entry.name, round4(s.quality), s.cost_usd, "fallback" if i else primary_reason)
                 for i, s in enumerate(chain)
             ]
         )

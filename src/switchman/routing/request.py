@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import field
 from typing import Literal
 
+from switchman.values import value
 from switchman.wire import ChatRequest
 
 LatencyClass = Literal["interactive", "batch"]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class RequestInfo:
     """A parsed request plus who sent it and what they declared about it."""
 

@@ -20,6 +20,7 @@ from switchman.catalog import ModelEntry, Stats
 from switchman.config.routing import RouteTarget, RuleConfig, RuleWhen
 from switchman.routing.analyze import Analysis
 from switchman.routing.request import RequestInfo
+from switchman.values import value
 
 __all__ = [
     "CONTEXT_MARGIN",
@@ -180,7 +181,7 @@ def first_rules(
     return out
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class Narrowed:
     """Candidates after a target: ``preferred`` go first, ``rest`` become fallbacks."""
 

@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from switchman.catalog import ModelEntry
 from switchman.routing.analyze import Analysis
-from switchman.routing.values import value
+from switchman.values import value
 
 if TYPE_CHECKING:  # numpy is imported only by routers that embed (see routing/policy.py)
     import numpy as np

@@ -20,13 +20,15 @@ import numpy.typing as npt
 from switchman.config.routing import SemanticRouteConfig
 from switchman.errors import DatasetError
 from switchman.routing.embed import Embedder
+from switchman.routing.rounding import round4
+from switchman.values import value
 
 __all__ = ["RouteFit", "RouteMatch", "SemanticIndex", "fit_thresholds"]
 
 FloatArray = npt.NDArray[np.float32]
 
 
-@dataclass(frozen=True, slots=True)
+@value
 class RouteMatch:
     """The outcome of matching one request: the winning route (if any) and every route's similarity."""
 
@@ -85,7 +87,7 @@ class SemanticIndex:
         for r, s, limit in zip(routes, sims, limits, strict=True):
             if s >= limit and s > best_sim:
                 best, best_sim = r, s
-        scores = tuple([(name, round(s, 4)) for name, s in zip(self._names, sims, strict=True)])
+        scores = tuple([(name, round4(s)) for name, s in zip(self._names, sims, strict=True)])
         return RouteMatch(best, best_sim if best is not None else max(sims, default=-1.0), scores)
 
 

@@ -17,8 +17,9 @@ from typing import Literal
 from switchman.catalog import Catalog
 from switchman.routing.analyze import Analysis
 from switchman.routing.decision import Decision
+from switchman.routing.rounding import round4
 from switchman.routing.scoring import Scored
-from switchman.routing.values import value
+from switchman.values import value
 
 __all__ = [
     "CandidateTrace",
@@ -162,7 +163,7 @@ def _trace_candidates(
                 s.entry.tier,
                 status,
                 reason,
-                round(s.quality, 4),
+                round4(s.quality),
                 s.quality_source,
                 s.cost_usd,
                 s.output_tokens,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 
 from switchman.routing.decision import Candidate, Decision
-from switchman.routing.values import value
+from switchman.values import value
 
 
 @value
