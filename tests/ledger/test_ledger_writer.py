@@ -46,6 +46,31 @@ async def test_batches_are_written_and_bodies_stay_off(tmp_path: Path) -> None:
     assert row.prompt_body is None and row.response_body is None
 
 
+async def test_records_arriving_during_a_write_wait_for_the_next_batch(tmp_path: Path) -> None:
+    """A flush writes what was queued when it started: under steady traffic, the few records that came
+    in during a write wait for a full batch (or the interval) instead of a transaction of their own."""
+    w = LedgerWriter(LedgerConfig(data_dir=str(tmp_path), flush_interval_s=30.0, batch_size=10))
+    await w.start()
+    write, late = w._write, [record(i) for i in range(100, 103)]
+
+    def write_while_traffic_arrives(rows: list[tuple[object, ...]]) -> None:
+        while late:  # fewer than a batch: submit does not wake the writer
+            w.submit(late.pop())
+        write(rows)
+
+    w._write = write_while_traffic_arrives  # type: ignore[method-assign]
+    for i in range(10):
+        w.submit(record(i))
+    for _ in range(300):
+        if w.written:
+            break
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.2)
+    assert w.written == 10 and w.queue_depth == 3
+    await w.close()  # closing writes what is left
+    assert w.written == 13 and w.queue_depth == 0 and count(w) == 13
+
+
 async def test_bodies_stored_only_for_enabled_routers(tmp_path: Path) -> None:
     cfg = LedgerConfig(data_dir=str(tmp_path), flush_interval_s=0.02, store_bodies_routers=["r/keep"])
     w = LedgerWriter(cfg)
