@@ -1,6 +1,6 @@
 """Time the gateway spends in the cyclic garbage collector per request (``gc.callbacks``).
 
-    python bench/gc_cost.py [--config bench/configs/fixed.yaml] [--n 10000] [--src SRC_DIR]
+    python bench/gc_cost.py [--config bench/configs/fixed.yaml] [--n 10000] [--src SRC_DIR] [--model M]
 
 Starts ``switchman sim`` and ``switchman serve`` (with ``PYTHONPATH=SRC_DIR`` when given, e.g. a worktree of
 another commit), sends ``--n`` requests at concurrency 16 with ``bench/loadgen.py`` and prints the
@@ -57,6 +57,7 @@ def outer() -> None:
     ap.add_argument("--config", default=str(ROOT / "bench" / "configs" / "fixed.yaml"))
     ap.add_argument("--n", type=int, default=10_000)
     ap.add_argument("--src", default=None)
+    ap.add_argument("--model", default="switchman/fixed", help="model or router the requests name")
     args = ap.parse_args()
     sim_port, port = free_port(), free_port()
     env = dict(os.environ, SWITCHMAN_BENCH_UPSTREAM=f"http://127.0.0.1:{sim_port}/v1")
@@ -72,7 +73,7 @@ def outer() -> None:
         wait(sim_port)
         wait(port)
         time.sleep(3)
-        ok = load(port, args.n, 16, False)
+        ok = load(port, args.n, 16, False, args.model)
         gw.send_signal(signal.SIGTERM)
         gw.wait(timeout=30)
         log.close()

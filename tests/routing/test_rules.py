@@ -115,3 +115,29 @@ def test_apply_target() -> None:
     # a pinned model that was dropped: keep the candidates and say so
     n = apply_target(RouteTarget(model="coder"), [CAT["large"]], tiers)
     assert [e.name for e in n.preferred] == ["large"] and n.note == "model-unavailable:coder"
+
+
+def test_filter_with_the_smallest_window_known_gives_the_same_outcome() -> None:
+    """Given the catalog's smallest window, requests that can only fail on availability skip the other
+    checks: every outcome stays the one the full checks give."""
+    entries = list(CAT.values())
+    tools = [{"type": "function", "function": {"name": "f", "parameters": {}}}]
+    infos = [
+        request("hi"),
+        request(IMAGE),
+        request("x", body={"tools": tools}),
+        request("x", body={"response_format": {"type": "json_object"}}),
+        request("hi", body={"max_tokens": 15999}),
+        request("hi", body={"max_tokens": 10}),
+        request("hi", allowed_models=frozenset({"large"})),
+        request("word " * 20000),
+        request("word " * 15000),  # around small's 16k window: one side each
+        request("word " * 14000),
+    ]
+    for stats in (NoStats(), Down("coder"), Down("small", "large")):
+        for info in infos:
+            a = analyze(info)
+            full = filter_candidates(entries, a, info, stats)
+            assert filter_candidates(entries, a, info, stats, CAT.smallest_context) == full
+    kept, dropped = filter_candidates(entries, analyze(request("hi")), request("hi"), Down("coder"), 16000)
+    assert [e.name for e in kept] == ["small", "large"] and dropped == [("coder", "unavailable")]
