@@ -139,3 +139,11 @@ def test_config_check_cli(tmp_path: Path) -> None:
     result = runner.invoke(cli, ["config", "check", str(bad)], env={"TEST_KEY": "x"})
     assert result.exit_code == 1
     assert "models.small.input_price" in result.output
+
+
+def test_key_limits_empty_means_no_limit_set() -> None:
+    from switchman.config.limits import KeyLimits
+
+    assert KeyLimits().empty
+    for name in KeyLimits.model_fields:  # a field added later must count too
+        assert not KeyLimits(**{name: 1}).empty, name

@@ -50,6 +50,11 @@ class KeyLimits(_Strict):
     daily_usd: float | None = Field(None, gt=0)
     monthly_usd: float | None = Field(None, gt=0)
 
+    @property
+    def empty(self) -> bool:
+        """No limit set (``== KeyLimits()``, without pydantic's ``__eq__``: checked for every request)."""
+        return self.rpm is None and self.tpm is None and self.daily_usd is None and self.monthly_usd is None
+
 
 class RouteLimits(_Strict):
     """What a request for one router or model does when a model limit is reached."""

@@ -14,7 +14,6 @@ from typing import Any
 
 from aiohttp import web
 
-from switchman.config.limits import KeyLimits
 from switchman.config.model import Config
 from switchman.errors import PermissionDenied
 from switchman.keys import ApiKey, KeyStore, open_store
@@ -136,7 +135,7 @@ class Guard:
                 )
         cfg = runtime.config.limits
         key_limits = merge_key_limits(cfg.keys, key.limits() if key is not None else None)
-        if not cfg.models and key_limits == _NO_KEY_LIMITS:
+        if not cfg.models and key_limits.empty:
             return decision if chain is decision.chain else dataclasses.replace(decision, chain=chain)
         ask = Ask(key.id if key else None, key_limits, info.requested_model, expected_tokens(info, decision))
         adm = await self.limiter.admit(cfg, ask, [(c.model, c.expected_cost_usd) for c in chain])
@@ -166,9 +165,6 @@ class Guard:
             out.update(self._keys.status())
         out["limits"] = self.limiter.status()
         return out
-
-
-_NO_KEY_LIMITS = KeyLimits()
 
 
 class _ReconcileSink:
