@@ -143,9 +143,7 @@ class PipelinePolicy:
         if embedder is not None:
             from switchman.routing.embed import embed_one
 
-            # the embedder's own embed_one when it has one (what embed_one calls), else through it
-            own = getattr(embedder, "embed_one", None)
-            self._embed_text = own if callable(own) else partial(embed_one, embedder)
+            self._embed_text = partial(embed_one, embedder)
         if config.routes and embedder is not None:
             from switchman.routing.semantic import SemanticIndex
 
@@ -163,7 +161,6 @@ class PipelinePolicy:
                 len(catalog.tiers),
                 catalog.smallest_context // 2,
                 {name: i for i, name in enumerate(cfg.models)},
-                catalog.smallest_context,
             )
         return prep
 
@@ -184,7 +181,7 @@ class PipelinePolicy:
     ) -> RoutedDecision:
         cfg = self.config
         prep = self._prepared(catalog)
-        kept, dropped = filter_candidates(prep.entries, analysis, request, stats, prep.min_context)
+        kept, dropped = filter_candidates(prep.entries, analysis, request, stats, catalog.smallest_context)
         if not kept:
             why = ", ".join(f"{m} ({r})" for m, r in dropped) or "no candidate models"
             raise NoCandidate(f"no model of router '{self.name}' can serve this request: {why}")
@@ -307,7 +304,6 @@ class _Prepared:
     n_tiers: int
     exact_from: int  # analysis counts tokens exactly from this bound on
     positions: dict[str, int]  # index of each configured model (the ``ordered`` policy)
-    min_context: int  # the smallest context window of the catalog (``filter_candidates``)
 
 
 @dataclass(slots=True)

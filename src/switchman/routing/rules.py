@@ -60,12 +60,17 @@ def constraint_failure(
         and analysis.max_tokens > entry.max_output_tokens
     ):
         return f"max_tokens>{entry.max_output_tokens}"
-    need = int(analysis.conversation_tokens * (1 + CONTEXT_MARGIN)) + (analysis.max_tokens or RESERVED_OUTPUT)
+    need = _context_need(analysis)
     if need > entry.context_window:
         return f"context:{need}>{entry.context_window}"
     if not stats.available(entry.name):
         return "unavailable"
     return None
+
+
+def _context_need(analysis: Analysis) -> int:
+    """The context window the request needs: counted tokens with the margin, plus the output bound."""
+    return int(analysis.conversation_tokens * (1 + CONTEXT_MARGIN)) + (analysis.max_tokens or RESERVED_OUTPUT)
 
 
 def filter_candidates(
@@ -88,7 +93,7 @@ def filter_candidates(
         analysis.max_tokens is None
         and request.allowed_models is None
         and not (analysis.needs_vision or analysis.needs_tools or analysis.needs_json)
-        and int(analysis.conversation_tokens * (1 + CONTEXT_MARGIN)) + RESERVED_OUTPUT <= min_context
+        and _context_need(analysis) <= min_context
     ):
         available = stats.available
         for e in entries:
