@@ -4,10 +4,13 @@ VENV   ?= .venv
 PY      = $(VENV)/bin/python
 PIP     = $(PY) -m pip install --disable-pip-version-check -q
 CONFIG ?=
+# 1: compile the per-request modules with mypyc (src/switchman/native.py); 0: run them as Python
+NATIVE ?= 1
+SOURCES := $(shell find src/switchman -name '*.py')
 HOST   ?= 127.0.0.1
 PORT   ?= 8080
 
-.PHONY: serve test venv dev lint typecheck unit services browser bench clean
+.PHONY: serve test venv dev native lint typecheck unit services browser bench clean
 
 $(VENV)/.runtime: pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -21,10 +24,22 @@ $(VENV)/.dev: $(VENV)/.runtime pyproject.toml
 	$(PIP) -e '.[dev]'
 	@touch $@
 
+# The compiled modules are rebuilt whenever a source changes (mypyc type-checks what they import too).
+# mypy is pinned: its mypyc writes the C code.
+$(VENV)/.native-$(NATIVE): $(VENV)/.runtime setup.py $(SOURCES)
+	@rm -f $(VENV)/.native-0 $(VENV)/.native-1
+	find src -name '*.so' -delete
+ifeq ($(NATIVE),1)
+	$(PIP) 'mypy==2.4.1'
+	SWITCHMAN_NATIVE=1 $(PY) setup.py -q build_ext --inplace
+endif
+	@touch $@
+
 venv: $(VENV)/.runtime
 dev: $(VENV)/.dev
+native: $(VENV)/.native-$(NATIVE)
 
-serve: $(VENV)/.runtime
+serve: $(VENV)/.runtime $(VENV)/.native-$(NATIVE)
 	$(VENV)/bin/switchman serve --host $(HOST) --port $(PORT) $(if $(CONFIG),--config $(CONFIG),)
 
 services:
@@ -45,13 +60,14 @@ lint: $(VENV)/.dev
 typecheck: $(VENV)/.dev
 	$(VENV)/bin/mypy src
 
-unit: $(VENV)/.dev
+unit: $(VENV)/.dev $(VENV)/.native-$(NATIVE)
 	$(VENV)/bin/pytest -q
 
 test: $(VENV)/.dev services browser lint typecheck unit
 
-bench: $(VENV)/.dev
+bench: $(VENV)/.dev $(VENV)/.native-$(NATIVE)
 	$(PY) bench/gateway_load.py
 
 clean:
-	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache build
+	find src -name '*.so' -delete

@@ -8,6 +8,17 @@ from pathlib import Path
 import pytest
 
 from helpers import SECRET, SIM_MODELS, Proc, gateway_config, start_gateway, start_sim
+from switchman.native import NATIVE_MODULES, compiled, stale
+
+
+def pytest_report_header() -> str:
+    return f"switchman: {len(compiled())} of {len(NATIVE_MODULES)} per-request modules compiled (mypyc)"
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    # a compiled module would run the code from before the edit of its source
+    if old := stale():
+        pytest.exit(f"compiled modules older than their sources: {', '.join(old)}; run `make native`", 2)
 
 
 @pytest.fixture(scope="session")

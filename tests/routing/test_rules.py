@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 from routing_helpers import catalog, request
 
-from switchman.catalog import NoStats
+from switchman.catalog import NoStats, Stats
 from switchman.config.routing import RouteTarget, RuleConfig, RuleWhen
 from switchman.routing.analyze import analyze
 from switchman.routing.rules import (
@@ -21,15 +21,21 @@ CAT = catalog()
 IMAGE = [{"type": "text", "text": "what is this?"}, {"type": "image_url", "image_url": {"url": "x"}}]
 
 
-class Down(NoStats):
+class Down:  # (compiled, the catalog's NoStats cannot be subclassed here)
     def __init__(self, *down: str) -> None:
         self.down = set(down)
 
     def available(self, model: str) -> bool:
         return model not in self.down
 
+    def latency_ms(self, model: str) -> float | None:
+        return None
 
-def failures(info: object, stats: NoStats | None = None) -> dict[str, str | None]:
+    def error_rate(self, model: str) -> float:
+        return 0.0
+
+
+def failures(info: object, stats: Stats | None = None) -> dict[str, str | None]:
     a = analyze(info)  # type: ignore[arg-type]
     return {n: constraint_failure(CAT[n], a, info, stats or NoStats()) for n in CAT}  # type: ignore[arg-type]
 

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import click
 
+from switchman import native
 from switchman.config.load import load_config
 from switchman.config.model import Config
 from switchman.errors import ConfigError
@@ -116,6 +117,11 @@ async def _run(config: Config, path: Path | None, *, reload_config: bool, reuse_
     if path is not None:
         loop.add_signal_handler(signal.SIGHUP, state.reload)
     watcher = loop.create_task(_watch(path, state.reload)) if reload_config and path is not None else None
+    if old := native.stale():
+        log.warning(
+            "compiled modules are older than their sources: they run the old code; run `make native`",
+            extra={"modules": old},
+        )
     log.info(
         "switchman listening",
         extra={
@@ -123,6 +129,7 @@ async def _run(config: Config, path: Path | None, *, reload_config: bool, reuse_
             "pid": os.getpid(),
             "models": sorted(config.models),
             "routers": sorted(config.routers),
+            "compiled_modules": f"{len(native.compiled())}/{len(native.NATIVE_MODULES)}",
         },
     )
     await stop.wait()

@@ -91,7 +91,7 @@ def load_predictor(path: str) -> LoadedPredictor:
 
     artifact = load_router(path)
     predictor: Any = artifact.predictor
-    if not isinstance(predictor, QualityPredictor):
+    if not callable(getattr(predictor, "predict", None)):  # (QualityPredictor is not runtime-checkable)
         raise ConfigError(f"{path}: the predictor has no predict(embedding, features)")
     cal = artifact.calibration or {}
     lam, target = cal.get("lambda"), cal.get("target")

@@ -18,7 +18,7 @@ predicted output is ``max_tokens`` when smaller, else ``96 + 700 · difficulty``
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import TYPE_CHECKING, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Protocol
 
 from switchman.catalog import ModelEntry
 from switchman.routing.analyze import Analysis
@@ -38,7 +38,6 @@ __all__ = [
 ]
 
 
-@runtime_checkable
 class QualityPredictor(Protocol):
     """Predicted quality (0..1) per model for one request; models it does not know are left out."""
 

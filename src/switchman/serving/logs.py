@@ -80,8 +80,8 @@ class BatchingStreamHandler(logging.Handler):
         utf8 = isinstance(encoding, str) and codecs.lookup(encoding).name == "utf-8"
         self._binary: BinaryIO | None = getattr(stream, "buffer", None) if utf8 else None
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, args=(interval_s,), name="log-flush", daemon=True)
-        self._thread.start()
+        self._flusher = threading.Thread(target=self._loop, args=(interval_s,), name="log-flush", daemon=True)
+        self._flusher.start()
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
