@@ -28,10 +28,12 @@ $(VENV)/.dev: $(VENV)/.runtime pyproject.toml
 # mypy is pinned: its mypyc writes the C code.
 $(VENV)/.native-$(NATIVE): $(VENV)/.runtime setup.py $(SOURCES)
 	@rm -f $(VENV)/.native-0 $(VENV)/.native-1
+	@# from scratch: an extension kept from build/ would keep its old time (see switchman.native.stale)
+	rm -rf build/native
 	find src -name '*.so' -delete
 ifeq ($(NATIVE),1)
 	$(PIP) 'mypy==2.4.1'
-	SWITCHMAN_NATIVE=1 $(PY) setup.py -q build_ext --inplace
+	SWITCHMAN_NATIVE=1 $(PY) setup.py -q build_ext --inplace --build-temp build/native/temp --build-lib build/native/lib
 endif
 	@touch $@
 

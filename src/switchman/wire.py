@@ -158,6 +158,11 @@ def chat_request_from_json(body: JSON) -> ChatRequest:
                 f"messages[{i}].content must be a string or an array of parts",
                 param=f"messages[{i}].content",
             )
+        calls = m.get("tool_calls")
+        if calls is not None and not isinstance(calls, list):
+            raise InvalidRequest(
+                f"messages[{i}].tool_calls must be an array", param=f"messages[{i}].tool_calls"
+            )
     _check_types(body)
     stream = body.get("stream") is True
     return ChatRequest(model=model, messages=messages, stream=stream, body=body)

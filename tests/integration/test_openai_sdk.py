@@ -178,6 +178,17 @@ def test_bad_field_type_is_400(gateway: Proc) -> None:
     assert isinstance(body, dict) and body["param"] == "temperature"
 
 
+def test_tool_calls_not_an_array_is_400(gateway: Proc) -> None:
+    # was a 500: the analysis iterated over it
+    messages = [{"role": "assistant", "tool_calls": 3}, {"role": "user", "content": "hi"}]
+    for model in ("switchman/auto", "tiny"):
+        r = httpx.post(
+            gateway.url + "/v1/chat/completions", json={"model": model, "messages": messages}, timeout=5
+        )
+        assert r.status_code == 400, r.text
+        assert r.json()["error"]["param"] == "messages[0].tool_calls"
+
+
 def test_missing_messages_is_400(gateway: Proc) -> None:
     with pytest.raises(openai.BadRequestError):
         client(gateway).chat.completions.create(model="switchman/auto", messages=[])
