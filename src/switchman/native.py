@@ -1,18 +1,20 @@
 """Which of switchman's modules run compiled, and whether a compiled module is older than its source.
 
-The modules in :data:`NATIVE_MODULES` (routing, the catalog, the request's wire types, the log line) are
-the per-request Python work that is switchman's own. ``make`` compiles them with mypyc (``setup.py``,
+The modules in :data:`NATIVE_MODULES` (routing, the catalog, the request's wire types) are the
+per-request Python work that is switchman's own. ``make`` compiles them with mypyc (``setup.py``,
 ``SWITCHMAN_NATIVE=1``) into C extensions beside their sources, which Python then imports instead of the
-``.py`` files: the same code and types, about a quarter fewer instructions for a routed request
-(docs/benchmarks.md). Without a compiler, or with ``make NATIVE=0``, the same modules run as Python with
-the same results.
+``.py`` files: the same code and types, a quarter fewer instructions in routing (docs/benchmarks.md).
+With ``make NATIVE=0`` (or a plain ``pip install``) the same modules run as Python, with the same
+results.
 
 A compiled module never sees an edit of its source: :func:`stale` names the modules whose extension is
 older than the ``.py`` (``make`` rebuilds them; ``switchman serve`` warns; the test suite refuses to run).
 
 Rules for these modules, which mypyc imposes or which keep them safe to compile:
 
-- a class of theirs is not subclassed outside them (compiled classes refuse interpreted subclasses);
+- a class of theirs is not subclassed outside them (compiled classes refuse interpreted subclasses), and
+  does not subclass a library's class whose instances are weakly referenced (``logging.Handler``: the
+  compiled log handler crashed the process, which is why ``serving/logs.py`` stays Python);
 - an ``isinstance`` check never names a ``Protocol`` of theirs (compiled, it is not runtime-checkable);
 - a dataclass of theirs handed to ``orjson`` has ``slots`` (orjson reads a compiled class without slots
   as if it had a ``__dict__``);
@@ -42,7 +44,6 @@ NATIVE_MODULES: tuple[str, ...] = (
     "switchman.routing.semantic",
     "switchman.routing.tokens",
     "switchman.routing.trace",
-    "switchman.serving.logs",
 )
 
 _EXTENSIONS = tuple(importlib.machinery.EXTENSION_SUFFIXES)
